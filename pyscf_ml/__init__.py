@@ -1,0 +1,8 @@
+'''pyscf_ml: machine-learned electronic structure that drops into PySCF.
+
+``import pyscf_ml`` registers the learned XC functionals (``mf.xc = 'nn-gga'`` ...), the learned
+initial guess (``mf.init_guess = 'phisnet'``) and makes :mod:`pyscf_ml.ofdft` available.
+'''
+__version__ = '0.1.0'
+
+from pyscf_ml.device import get_device, set_device  # noqa: F401

@@ -1,0 +1,1 @@
+'''Training loops (command line: ``python -m pyscf_ml.train``).'''

@@ -1,0 +1,48 @@
+'''Progress lines, log files and resumable checkpoints shared by the training commands.'''
+import os
+import sys
+import time
+
+import torch
+
+
+class Progress:
+    '''Prints ``[step/total] key=value ... eta`` lines to stderr and appends them to a log.'''
+
+    def __init__(self, total, log_path=None, every=1):
+        self.total = total
+        self.every = max(1, every)
+        self.t0 = time.perf_counter()
+        self.log = open(log_path, 'a') if log_path else None
+
+    def update(self, step, **metrics):
+        if step % self.every and step != self.total:
+            return
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / max(step, 1) * (self.total - step)
+        fields = ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
+                          for k, v in metrics.items())
+        line = f'[{step}/{self.total}] {fields} elapsed={elapsed:.0f}s eta={eta:.0f}s'
+        print(line, file=sys.stderr, flush=True)
+        if self.log:
+            self.log.write(line + '\n')
+            self.log.flush()
+
+    def close(self):
+        if self.log:
+            self.log.close()
+
+
+def save_checkpoint(path, **state):
+    '''Atomically write a checkpoint (a dict of tensors, state_dicts and plain values).'''
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + '.tmp'
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path):
+    '''The checkpoint dict, or None when ``path`` does not exist.'''
+    if not os.path.exists(path):
+        return None
+    return torch.load(path, map_location='cpu', weights_only=False)
