@@ -1,0 +1,186 @@
+'''KS reference data for the learned kinetic functional (``python -m pyscf_ml.data ofdft``).
+
+Each sample is a closed-shell RKS ground state of a small molecule with a random external
+potential added to the core Hamiltonian, V = sum_k c_k (mu nu k) (three-centre overlaps with
+atom-centred Gaussians, c_k ~ N(0, sigma^2)), so that the densities cover what a density
+optimisation meets.  Stored on the quadrature grid (points with rho < --rho-min dropped):
+
+* ``T_s`` = Tr(T D) from the KS orbitals, ``T_vw`` on the grid, ``T_pauli = T_s - T_vw``;
+* projected functional derivative of the Pauli term, ``dpauli[k] = int (dT_s/drho -
+  dT_vW/drho) rho (f_k - n_k/N)`` with dT_s/drho = mu - v_s, f_k atom-centred s/p Gaussians
+  scaled to max 1 (``proj``) and n_k = int rho f_k (``proj_norm``): perturbations that keep N,
+  so mu drops out.  Pointwise derivative labels are unreliable near nuclei and in the
+  Gaussian tails; these density-weighted projections are not.
+
+Example::
+
+    python -m pyscf_ml.data ofdft --molecules H2,HeH+,H3+,LiH --n-per-mol 80 --seed 0 \\
+        --out runs/ofdft_data/train.pt
+'''
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from pyscf import dft, gto, lib
+from pyscf.df import incore
+
+from pyscf_ml.train.progress import Progress, save_checkpoint, load_checkpoint
+
+# atom-centred s/p Gaussians: random potentials and derivative projections (exponents, bohr^-2)
+POT_BASIS = [[0, [0.1, 1.0]], [0, [0.3, 1.0]], [0, [1.0, 1.0]], [1, [0.3, 1.0]]]
+PROJ_BASIS = [[0, [0.2, 1.0]], [0, [0.6, 1.0]], [0, [1.8, 1.0]], [0, [5.4, 1.0]],
+              [1, [0.4, 1.0]], [1, [1.6, 1.0]]]
+
+
+def _geometry(name, rng):
+    '''Random geometry (Angstrom) and charge for a template molecule.'''
+    if name == 'H2':
+        return f'H 0 0 0; H 0 0 {rng.uniform(0.6, 1.0)}', 0
+    if name == 'HeH+':
+        return f'He 0 0 0; H 0 0 {rng.uniform(0.65, 1.1)}', 1
+    if name == 'H3+':
+        side = 0.87
+        pts = np.array([[0, 0, 0], [side, 0, 0], [side / 2, side * np.sqrt(3) / 2, 0]])
+        pts = pts + rng.normal(0, 0.08, pts.shape)
+        return '; '.join('H %.6f %.6f %.6f' % tuple(p) for p in pts), 1
+    if name == 'LiH':
+        return f'Li 0 0 0; H 0 0 {rng.uniform(1.35, 1.9)}', 0
+    if name == 'H4':
+        d = rng.uniform(0.8, 1.1, 3)
+        z = np.concatenate([[0], np.cumsum(d)])
+        return '; '.join(f'H 0 0 {x:.6f}' for x in z), 0
+    if name == 'He':
+        return 'He 0 0 0', 0
+    raise ValueError(f'unknown molecule template {name!r}; known: H2, HeH+, H3+, LiH, H4, He')
+
+
+def _atom_basis_mol(mol, basis):
+    return gto.M(atom=mol._atom, unit='Bohr', basis={e: basis for e in mol.elements},
+                 charge=0, spin=None, verbose=0)
+
+
+def random_potential(mol, rng, sigma):
+    '''(V matrix, potential on a grid as a function) for a random Gaussian potential.'''
+    pmol = _atom_basis_mol(mol, POT_BASIS)
+    c = rng.normal(0, sigma, pmol.nao)
+    v = np.einsum('ijk,k->ij', incore.aux_e2(mol, pmol, intor='int3c1e'), c)
+    return v, (lambda coords: pmol.eval_gto('GTOval_sph', coords) @ c)
+
+
+def labels(mol, mf, v_rand_fn, grids, rho_min):
+    '''Grid data and labels for one converged RKS calculation.'''
+    dm = mf.make_rdm1()
+    nelec = mol.nelectron
+    coords, w = grids.coords, grids.weights
+    ni = dft.numint.NumInt()
+    ao = mol.eval_gto('GTOval_sph_deriv2', coords)
+    rho = ni.eval_rho(mol, ao[:4], dm, xctype='GGA')
+    t_s = np.einsum('ij,ji->', mol.intor_symmetric('int1e_kin'), dm)
+    r = np.maximum(rho[0], 1e-30)
+    sigma = np.einsum('xg,xg->g', rho[1:4], rho[1:4])
+    t_vw = np.dot(w, sigma / (8 * r))
+
+    # test perturbations rho * (f_k - n_k/N): weighted by rho, so the Gaussian-basis tails
+    # (where v_vW grows like r^2 and the KS Euler equation fails) do not enter
+    pmol = _atom_basis_mol(mol, PROJ_BASIS)
+    fk = pmol.eval_gto('GTOval_sph_deriv1', coords)          # (4, ng, nk)
+    fk /= np.abs(fk[0]).max(axis=0)                           # O(1) test functions
+    nk = (w * rho[0]) @ fk[0]
+    f0 = fk[0] - nk / nelec                                    # (ng, nk)
+    vnuc = np.zeros(len(w))
+    for z, rc in zip(mol.atom_charges(), mol.atom_coords()):
+        vnuc -= z / np.linalg.norm(coords - rc, axis=1)
+    vxc = ni.eval_xc_eff(mf.xc, rho[0], deriv=1, xctype='LDA')[1][0]
+    vh = np.empty(len(w))
+    for p0 in range(0, len(w), 2000):
+        vh[p0:p0 + 2000] = np.einsum('gij,ij->g', mol.intor('int1e_grids',
+                                                             grids=coords[p0:p0 + 2000]), dm)
+    v_s = vnuc + v_rand_fn(coords) + vxc + vh
+    int_vs = (w * v_s * rho[0]) @ f0
+    # weak form: int v_vW rho (f - n/N) = int |grad rho|^2/(8 rho) (f - n/N) + grad rho.grad f / 4
+    int_vw = (w * sigma / (8 * r)) @ f0 + np.einsum('g,xg,xgk->k', w / 4, rho[1:4], fk[1:4])
+    d_pauli = -int_vs - int_vw
+    keep = rho[0] > rho_min
+    return {
+        'z': torch.tensor(mol.atom_charges(), dtype=torch.long),
+        'pos': torch.tensor(mol.atom_coords(), dtype=torch.float64),
+        'coords': torch.tensor(coords[keep], dtype=torch.float64),
+        'weights': torch.tensor(w[keep], dtype=torch.float64),
+        'rho': torch.tensor(rho[0][keep], dtype=torch.float64),
+        'proj': torch.tensor(fk[0][keep], dtype=torch.float32),
+        'proj_norm': torch.tensor(nk, dtype=torch.float64),
+        'nelec': nelec,
+        'T_s': float(t_s), 'T_vw': float(t_vw), 'T_pauli': float(t_s - t_vw),
+        'dpauli': torch.tensor(d_pauli, dtype=torch.float64),
+        'dvw': torch.tensor(int_vw, dtype=torch.float64),
+        'e_tot': float(mf.e_tot),
+    }
+
+
+def one_sample(name, rng, args):
+    atom, charge = _geometry(name, rng)
+    mol = gto.M(atom=atom, charge=charge, basis=args.basis, verbose=0)
+    h0 = mol.intor_symmetric('int1e_kin') + mol.intor_symmetric('int1e_nuc')
+    sigma = 0.0 if rng.uniform() < args.frac_unperturbed else args.sigma
+    vr, v_fn = random_potential(mol, rng, sigma)
+    mf = dft.RKS(mol, xc=args.xc)
+    mf.get_hcore = lambda *a: h0 + vr
+    mf.conv_tol = 1e-10
+    mf.kernel()
+    if not mf.converged:
+        return None
+    grids = dft.gen_grid.Grids(mol)
+    grids.level = args.grid_level
+    grids.build(with_non0tab=False)
+    s = labels(mol, mf, v_fn, grids, args.rho_min)
+    s.update(name=name, atom=atom, charge=charge, sigma=sigma)
+    return s
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='python -m pyscf_ml.data ofdft', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--molecules', default='H2,HeH+,H3+,LiH')
+    p.add_argument('--n-per-mol', type=int, default=80)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--basis', default='unc-cc-pvdz')
+    p.add_argument('--xc', default='lda,vwn')
+    p.add_argument('--sigma', type=float, default=0.1, help='std of potential coefficients (Ha)')
+    p.add_argument('--frac-unperturbed', type=float, default=0.1)
+    p.add_argument('--grid-level', type=int, default=2)
+    p.add_argument('--rho-min', type=float, default=1e-9)
+    p.add_argument('--out', required=True)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    lib.num_threads(1)
+    names = [m.strip() for m in args.molecules.split(',') if m.strip()]
+    for n in names:
+        _geometry(n, np.random.default_rng(0))   # fail early on unknown names
+    partial = args.out + '.partial'
+    state = load_checkpoint(partial) or {'samples': [], 'done': 0, 'failed': 0}
+    jobs = [(n, i) for i in range(args.n_per_mol) for n in names]
+    prog = Progress(len(jobs), args.out + '.log', every=10)
+    for j in range(state['done'], len(jobs)):
+        name, i = jobs[j]
+        # one generator per (seed, molecule, index): reproducible and resumable
+        rng = np.random.default_rng([args.seed, names.index(name), i])
+        s = one_sample(name, rng, args)
+        if s is None:
+            state['failed'] += 1
+        else:
+            state['samples'].append(s)
+        state['done'] = j + 1
+        if (j + 1) % 20 == 0:
+            save_checkpoint(partial, **state)
+        prog.update(j + 1, mol=name, npts=0 if s is None else len(s['rho']),
+                    failed=state['failed'])
+    save_checkpoint(args.out, samples=state['samples'], args=vars(args),
+                    command='python -m pyscf_ml.data ofdft ' + ' '.join(sys.argv[1:] if argv is None else argv))
+    if os.path.exists(partial):
+        os.remove(partial)
+    prog.close()
+    print(f'wrote {len(state["samples"])} samples to {args.out} ({state["failed"]} failed SCF)')
+    return 0

@@ -1,0 +1,68 @@
+'''Glue between the torch KineticNet model and the OF-DFT solver's kinetic interface:
+``kinetic='kineticnet'`` is T_vW (exact, analytic) + the learned Pauli term on the grid.'''
+import numpy as np
+import torch
+
+from pyscf_ml import weights as weights_mod
+from pyscf_ml.device import get_device
+from pyscf_ml.modelcard import WeightFileError, read_card, verify_weights
+from pyscf_ml.ofdft.kinetic import KineticFunctional
+from pyscf_ml.ofdft.kineticnet import KineticNet
+
+DEFAULT_WEIGHTS = 'kineticnet.pt'
+
+
+def load_model(weights=None, card=None, device=None):
+    '''KineticNet in float64 from a weight file checked against its model card.'''
+    weights = weights or weights_mod.path(DEFAULT_WEIGHTS)
+    card = card or weights[:-3] + '.json'
+    verify_weights(weights, read_card(card))
+    try:
+        blob = torch.load(weights, map_location='cpu', weights_only=False)
+        model = KineticNet(**blob['config'])
+        model.load_state_dict(blob['state_dict'])
+    except (KeyError, RuntimeError, TypeError, OSError) as e:
+        raise WeightFileError(f'weight file {weights} cannot be loaded: {e}') from None
+    return model.double().to(device or get_device()).eval()
+
+
+class KineticNetFunctional(KineticFunctional):
+    '''T_s = T_vW + T_Pauli^KineticNet.  ``model`` may be passed directly (e.g. in tests).'''
+    vw_coeff = 1.0
+    xctype = 'LDA'
+    name = 'kineticnet'
+
+    def __init__(self, weights=None, card=None, model=None, device=None):
+        self.device = torch.device(device) if device is not None else get_device()
+        self.model = (model.double().to(self.device).eval() if model is not None
+                      else load_model(weights, card, self.device))
+        self._cache = None
+
+    def check_mol(self, mol):
+        self.model.check_species(mol.atom_charges())
+
+    def _grid_tensors(self, grid):
+        key = (id(grid), grid.coords.shape)
+        if self._cache is None or self._cache[0] != key:
+            t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float64, device=self.device)
+            self._cache = (key, t(grid.coords), t(grid.weights), t(grid.mol.atom_coords()),
+                           torch.as_tensor(grid.mol.atom_charges(), device=self.device))
+        return self._cache[1:]
+
+    def energy_and_potential(self, rho, grid):
+        rho0 = rho[0] if rho.ndim == 2 else rho
+        coords, w, pos, z = self._grid_tensors(grid)
+        r = torch.as_tensor(np.maximum(rho0, 0), dtype=torch.float64,
+                            device=self.device).requires_grad_()
+        e = self.model(coords, w, r, pos, z)
+        (de,) = torch.autograd.grad(e, r)
+        # dE/drho_g = w_g * (functional derivative at r_g); points with w = 0 carry nothing
+        wn = w.abs() > 1e-300
+        v_pt = torch.where(wn, de / torch.where(wn, w, torch.ones_like(w)), torch.zeros_like(w))
+        v_pt = v_pt.detach().cpu().numpy()
+        v = np.zeros_like(rho)
+        if rho.ndim == 2:
+            v[0] = v_pt
+        else:
+            v[:] = v_pt
+        return float(e.detach()), v

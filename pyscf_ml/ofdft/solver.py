@@ -1,0 +1,384 @@
+'''Orbital-free DFT with the density represented as rho = N psi^2, psi = sum_mu a_mu chi_mu.
+
+The density matrix is rank one, D = N a a^T / (a^T S a): rho >= 0 and int rho = N hold by
+construction, T_vW = Tr(T D) is exact, and PySCF's J (exact or density fitted) and libxc XC
+apply unchanged.  E(a) is minimised with L-BFGS (scipy) in orthonormalised coordinates
+a = X c, X = S^{-1/2}; the analytic gradient is
+
+    dE/da = 2N/s (F a - (a^T F a / s) S a),   s = a^T S a,   F = dE/dD.
+
+Only F a is needed, so the grid part costs O(n_grid n_ao) per evaluation.
+Measured facts behind this design: /shared/docs/ofdft.md (DIIS diverges with TF; contracted
+bases give artefacts).
+'''
+import warnings
+
+import numpy as np
+import scipy.optimize
+from pyscf import dft, gto, lib, scf
+from pyscf.lib import logger
+
+from pyscf_ml.ofdft import kinetic as kinetic_mod
+
+
+class OFDFTWarning(UserWarning):
+    '''The density optimisation did not converge.'''
+
+
+def _ao_blocks(of):
+    '''AO values (and first derivatives when needed) on the grid, cached by block.'''
+    if of._ao_cache is not None:
+        return of._ao_cache
+    mol, grids = of.mol, of.grids
+    deriv = 1 if of._xctype == 'GGA' else 0
+    ng = grids.weights.size
+    blk = max(64, int(of.max_memory * 1e6 / 8 / (4 * mol.nao) / 2))
+    blocks = []
+    for p0 in range(0, ng, blk):
+        p1 = min(ng, p0 + blk)
+        ao = mol.eval_gto('GTOval_sph_deriv1' if deriv else 'GTOval_sph', grids.coords[p0:p1])
+        blocks.append((p0, p1, ao))
+    of._ao_cache = blocks
+    return blocks
+
+
+def psi_on_grid(of, a):
+    '''psi (and grad psi for GGA) on the grid, shape (ng,) or (4, ng).'''
+    blocks = _ao_blocks(of)
+    gga = of._xctype == 'GGA'
+    ng = of.grids.weights.size
+    out = np.empty((4, ng) if gga else ng)
+    for p0, p1, ao in blocks:
+        if gga:
+            out[:, p0:p1] = ao @ a
+        else:
+            out[p0:p1] = ao @ a
+    return out
+
+
+def rho_on_grid(of, a):
+    '''rho = N psi^2 / (a^T S a) on the grid: (ng,) for LDA, (4, ng) with grad rho for GGA.'''
+    nelec = of.mol.nelectron
+    s = a @ of._ovlp @ a
+    psi = psi_on_grid(of, a)
+    if psi.ndim == 1:
+        return nelec / s * psi**2
+    rho = np.empty_like(psi)
+    rho[0] = nelec / s * psi[0]**2
+    rho[1:4] = 2 * nelec / s * psi[0] * psi[1:4]
+    return rho
+
+
+def _grid_fock_vec(of, a, v):
+    '''(F_grid a)_mu = sum_g w_g [v0 chi_mu psi + v1 . grad(chi_mu psi)] for the weighted
+    potential v (shape (ng,) or (4, ng)).'''
+    w = of.grids.weights
+    out = np.zeros(of.mol.nao)
+    for p0, p1, ao in _ao_blocks(of):
+        if v.ndim == 1:
+            psi = ao @ a
+            out += ao.T @ (w[p0:p1] * v[p0:p1] * psi)
+        else:
+            psi = ao @ a                                   # (4, nb)
+            vb = v[:, p0:p1] * w[p0:p1]
+            out += ao[0].T @ (vb[0] * psi[0] + np.einsum('xg,xg->g', vb[1:4], psi[1:4]))
+            out += np.einsum('xgi,xg->i', ao[1:4], vb[1:4] * psi[0])
+    return out
+
+
+def energy_and_grad(of, a):
+    '''Total energy, dE/da and the energy components for AO coefficients ``a``.'''
+    mol = of.mol
+    nelec = mol.nelectron
+    s = a @ of._ovlp @ a
+    dm = nelec / s * np.outer(a, a)
+    vj = of._jmf.get_j(mol, dm)
+    e_vw = of._kin.vw_coeff * np.einsum('ij,ji->', of._tmat, dm)
+    e_ne = np.einsum('ij,ji->', of._vnuc, dm)
+    e_j = .5 * np.einsum('ij,ji->', vj, dm)
+    fa = (of._kin.vw_coeff * of._tmat + of._vnuc + vj) @ a
+
+    rho = rho_on_grid(of, a)
+    grid = of._grid_data
+    e_tg, vt = (of._kin.energy_and_potential(rho, grid) if of._kin.has_grid_part
+                else (0.0, np.zeros_like(rho)))
+    rho_xc = rho if of._xc_type == 'GGA' else (rho[0] if rho.ndim == 2 else rho)
+    exc, vxc = of._numint.eval_xc_eff(of.xc, rho_xc, deriv=1, xctype=of._xc_type)[:2]
+    rho0 = rho[0] if rho.ndim == 2 else rho
+    e_xc = np.dot(of.grids.weights, rho0 * exc)
+    v = np.array(vt, copy=True)
+    if v.ndim == 2:
+        if of._xc_type == 'GGA':
+            v += vxc
+        else:
+            v[0] += vxc[0]
+    else:
+        v += vxc[0]
+    fa += _grid_fock_vec(of, a, v)
+    grad = 2 * nelec / s * (fa - (a @ fa) / s * (of._ovlp @ a))
+    comps = {'kinetic': e_vw + e_tg, 'kinetic_vw': e_vw, 'kinetic_grid': e_tg,
+             'nuclear': e_ne, 'hartree': e_j, 'xc': e_xc, 'nuc_nuc': of.energy_nuc()}
+    e_tot = e_vw + e_tg + e_ne + e_j + e_xc + comps['nuc_nuc']
+    return e_tot, grad, comps
+
+
+def fit_psi(of, dm):
+    '''AO coefficients of psi = sqrt(rho / N) for a given density matrix (least squares).'''
+    rho = dft.numint.NumInt().get_rho(of.mol, dm, of.grids)
+    f = np.sqrt(np.maximum(rho, 0) / of.mol.nelectron)
+    b = np.zeros(of.mol.nao)
+    for p0, p1, ao in _ao_blocks(of):
+        ao0 = ao[0] if ao.ndim == 3 else ao
+        b += ao0.T @ (of.grids.weights[p0:p1] * f[p0:p1])
+    return of._orth @ (of._orth.T @ b)   # S^-1 b within the non-redundant space
+
+
+def _is_contracted(mol):
+    return bool(np.any(mol._bas[:, gto.NPRIM_OF] > 1))
+
+
+class OFDFT(lib.StreamObject):
+    '''Orbital-free DFT: minimise T[rho] + E_ne + J + E_xc over rho = N psi^2.
+
+    Attributes:
+        kinetic : str or KineticFunctional
+            'tf', 'vw', 'tf+vw', 'tf+1/9vw', 'kineticnet' (T_vW + learned Pauli term) or an
+            object implementing :class:`pyscf_ml.ofdft.kinetic.KineticFunctional`.
+        xc : str
+            any LDA or GGA libxc functional known to PySCF (no hybrids, meta-GGAs or NLC).
+        conv_tol : float
+            energy change (Ha) between iterations at convergence.
+        conv_tol_grad : float
+            norm of the gradient in orthonormalised coordinates at convergence.
+        max_cycle : int
+            maximum number of L-BFGS iterations.
+        init_guess : 'minao' (superposition of atomic densities) or 'hcore'.
+        density_fit : bool or str (auxiliary basis) for the Hartree term.
+
+    Results after :meth:`kernel`: ``e_tot``, ``converged``, ``scf_summary`` (energy breakdown),
+    ``psi`` (AO coefficients, int psi^2 = 1), ``make_rdm1()``, ``rho`` (density on ``grids``).
+    '''
+    conv_tol = 1e-10
+    conv_tol_grad = 1e-6
+    max_cycle = 500
+    init_guess = 'minao'
+    density_fit = False
+
+    _keys = {'mol', 'kinetic', 'xc', 'grids', 'conv_tol', 'conv_tol_grad', 'max_cycle',
+             'init_guess', 'density_fit', 'e_tot', 'converged', 'scf_summary', 'psi', 'rho',
+             'niter', 'lin_dep_threshold'}
+
+    def __init__(self, mol, kinetic='tf+1/9vw', xc='lda,vwn'):
+        self.mol = mol
+        self.verbose = mol.verbose
+        self.stdout = mol.stdout
+        self.max_memory = mol.max_memory
+        self.kinetic = kinetic
+        self.xc = xc
+        self.grids = dft.gen_grid.Grids(mol)
+        self.lin_dep_threshold = 1e-9
+        self.e_tot = None
+        self.converged = False
+        self.scf_summary = {}
+        self.psi = None
+        self.rho = None
+        self.niter = 0
+        self._ao_cache = None
+        self._built = False
+
+    # ------------------------------------------------------------------ set-up
+    def check_sanity(self):
+        mol = self.mol
+        if mol.spin != 0:
+            raise ValueError(f'OFDFT supports closed-shell (spin=0) molecules only; '
+                             f'got spin={mol.spin}')
+        if mol.nelectron < 1:
+            raise ValueError(f'OFDFT needs at least one electron; got {mol.nelectron}')
+        if getattr(mol, 'a', None) is not None:
+            raise ValueError('OFDFT supports molecules only (no periodic cells)')
+        ni = dft.numint.NumInt()
+        try:
+            xc_type = ni.libxc.xc_type(self.xc)
+            hyb = ni.libxc.is_hybrid_xc(self.xc)
+            nlc = ni.libxc.is_nlc(self.xc)
+        except Exception as e:  # libxc reports unknown names with different exception types
+            raise ValueError(f'unknown XC functional {self.xc!r}: {e}') from None
+        if xc_type not in ('LDA', 'GGA') or hyb or nlc:
+            raise ValueError(f'OFDFT supports LDA and GGA XC without exact exchange or NLC; '
+                             f'{self.xc!r} is {xc_type}{" hybrid" if hyb else ""}')
+        return self
+
+    def dump_flags(self, verbose=None):
+        log = logger.new_logger(self, verbose)
+        log.info('')
+        log.info('******** %s ********', self.__class__)
+        log.info('kinetic = %s', self.kinetic)
+        log.info('xc = %s', self.xc)
+        log.info('density representation: rho = N psi^2, psi in %d AOs', self.mol.nao)
+        log.info('conv_tol = %g  conv_tol_grad = %g  max_cycle = %d',
+                 self.conv_tol, self.conv_tol_grad, self.max_cycle)
+        log.info('init_guess = %s  density_fit = %s', self.init_guess, self.density_fit)
+        log.info('grids: level %d, %d points', self.grids.level,
+                 0 if self.grids.weights is None else self.grids.weights.size)
+        return self
+
+    def build(self):
+        self.check_sanity()
+        mol = self.mol
+        log = logger.new_logger(self)
+        self._kin = kinetic_mod.parse(self.kinetic)
+        self._kin.check_mol(mol)
+        if _is_contracted(mol) and self._kin.has_grid_part:
+            log.warn('The basis is contracted: with a grid kinetic functional this gives '
+                     'artefacts (see docs). Use an uncontracted basis, e.g. basis="unc-cc-pvtz".')
+        self._xc_type = self._numint_xc_type()
+        self._xctype = 'GGA' if 'GGA' in (self._xc_type, self._kin.xctype) else 'LDA'
+        if self.grids.weights is None:
+            self.grids.build(with_non0tab=False)
+        self._grid_data = kinetic_mod.GridData(mol, self.grids.coords, self.grids.weights)
+        self._numint = dft.numint.NumInt()
+        self._ovlp = mol.intor_symmetric('int1e_ovlp')
+        self._tmat = mol.intor_symmetric('int1e_kin')
+        self._vnuc = mol.intor_symmetric('int1e_nuc')
+        e, u = np.linalg.eigh(self._ovlp)
+        keep = e > self.lin_dep_threshold
+        if not np.all(keep):
+            log.info('%d linearly dependent AO combinations removed', int((~keep).sum()))
+        self._orth = u[:, keep] / np.sqrt(e[keep])
+        # Optimisation coordinates: eigenvectors of T in the orthonormal space, scaled by
+        # 1/sqrt(t + 1).  Tight functions (t ~ 1e4) otherwise make the Hessian so
+        # ill-conditioned that L-BFGS stalls; this acts as a kinetic preconditioner.
+        t, v = np.linalg.eigh(self._orth.T @ self._tmat @ self._orth)
+        self._coords = self._orth @ v / np.sqrt(np.maximum(t, 0) + 1.0)
+        jmf = scf.RHF(mol)
+        if self.density_fit:
+            jmf = jmf.density_fit(None if self.density_fit is True else self.density_fit)
+        jmf.verbose = 0
+        self._jmf = jmf
+        self._ao_cache = None
+        self._built = True
+        return self
+
+    def _numint_xc_type(self):
+        return dft.numint.NumInt().libxc.xc_type(self.xc)
+
+    def energy_nuc(self):
+        return self.mol.energy_nuc()
+
+    # ------------------------------------------------------------------ guesses
+    def get_init_guess(self, key=None):
+        '''AO coefficients of a cheap starting psi.'''
+        key = (key or self.init_guess).lower()
+        if key == 'minao':
+            return fit_psi(self, scf.hf.init_guess_by_minao(self.mol))
+        if key in ('hcore', '1e'):
+            h = self._orth.T @ (self._tmat + self._vnuc) @ self._orth
+            return self._orth @ np.linalg.eigh(h)[1][:, 0]
+        raise ValueError(f'unknown init_guess {key!r}; use "minao" or "hcore"')
+
+    # ------------------------------------------------------------------ results
+    def make_rdm1(self, psi=None):
+        psi = self.psi if psi is None else psi
+        return self.mol.nelectron / (psi @ self._ovlp @ psi) * np.outer(psi, psi)
+
+    def energy_tot(self, psi=None):
+        return energy_and_grad(self, self.psi if psi is None else psi)[0]
+
+    energy_and_grad = energy_and_grad
+
+    # ------------------------------------------------------------------ kernel
+    def kernel(self, psi0=None, dm0=None):
+        '''Minimise the energy.  Start from AO coefficients ``psi0``, from a density matrix
+        ``dm0`` (psi = sqrt(rho/N) fitted to it) or from ``init_guess``.  Returns e_tot.'''
+        if not self._built:
+            self.build()
+        log = logger.new_logger(self)
+        cput0 = (logger.process_clock(), logger.perf_counter())
+        self.dump_flags()
+        if psi0 is not None:
+            a0 = np.asarray(psi0, dtype=float)
+            if a0.shape != (self.mol.nao,) or not np.all(np.isfinite(a0)) or not a0.any():
+                raise ValueError(f'psi0 must be a finite non-zero vector of length '
+                                 f'{self.mol.nao}')
+        elif dm0 is not None:
+            dm0 = np.asarray(dm0, dtype=float)
+            if dm0.shape != (self.mol.nao,) * 2:
+                raise ValueError(f'dm0 must be ({self.mol.nao}, {self.mol.nao})')
+            a0 = fit_psi(self, dm0)
+        else:
+            a0 = self.get_init_guess()
+        x = self._coords
+        c0 = np.linalg.lstsq(x, a0, rcond=None)[0]
+        c0 /= np.linalg.norm(c0)
+
+        state = {'it': 0, 'e_last': None, 'e': None, 'gnorm': None, 'de': None}
+
+        def fun(c):
+            e, g, _ = energy_and_grad(self, x @ c)
+            gc = x.T @ g
+            if not np.isfinite(e) or not np.all(np.isfinite(gc)):
+                raise FloatingPointError('non-finite energy or gradient')
+            state['e'] = e
+            state['gnorm'] = np.linalg.norm(gc) * np.linalg.norm(c)   # invariant to the scale of c
+            return e, gc
+
+        def callback(c):
+            state['it'] += 1
+            e = state['e']
+            de = None if state['e_last'] is None else e - state['e_last']
+            state['de'] = de
+            state['e_last'] = e
+            self._last_c = np.array(c, copy=True)
+            log.info('cycle= %d E= %.15g  delta_E= %s  |g|= %.3g', state['it'], e,
+                     'n/a' if de is None else f'{de:.3g}', state['gnorm'])
+            if state['gnorm'] < self.conv_tol_grad * 1e-2:
+                raise StopIteration   # numerically exact; stop before line-search noise
+
+        ftol = self.conv_tol / max(1.0, abs(self.energy_tot(a0)))
+        failure = None
+        c_best = c0
+        try:
+            res = scipy.optimize.minimize(
+                fun, c0, jac=True, method='L-BFGS-B', callback=callback,
+                options={'maxiter': self.max_cycle, 'maxfun': 4 * self.max_cycle,
+                         'ftol': ftol, 'gtol': 0.0, 'maxcor': 30})
+            c_best = res.x
+            msg = res.message
+        except StopIteration:
+            c_best = None
+            msg = 'gradient below threshold'
+        except (FloatingPointError, np.linalg.LinAlgError, ValueError) as e:
+            failure = f'{type(e).__name__}: {e}'
+            msg = failure
+        if c_best is None:   # stopped in callback: re-evaluate at the last accepted point
+            c_best = self._last_c if hasattr(self, '_last_c') else c0
+        a = x @ c_best
+        if failure is None:
+            e_tot, g, comps = energy_and_grad(self, a)
+            gnorm = np.linalg.norm(x.T @ g) * np.linalg.norm(c_best)
+            de = state['de']
+            self.converged = bool(np.isfinite(e_tot) and (
+                gnorm < self.conv_tol_grad or
+                (de is not None and abs(de) < self.conv_tol and gnorm < 1e2 * self.conv_tol_grad)))
+        else:
+            e_tot, gnorm, comps = np.nan, np.nan, {}
+            self.converged = False
+        self.niter = state['it']
+        self.psi = a / np.sqrt(a @ self._ovlp @ a)
+        self.e_tot = e_tot
+        self.scf_summary = comps
+        self.rho = rho_on_grid(self, self.psi) if failure is None else None
+        if not self.converged:
+            text = (f'OFDFT did not converge after {self.niter} iterations '
+                    f'(|g| = {gnorm:.3g}, {msg}); e_tot is not a converged energy')
+            log.warn(text)
+            warnings.warn(text, OFDFTWarning, stacklevel=2)
+        else:
+            log.note('converged OFDFT energy = %.15g  (%d iterations, |g| = %.3g)',
+                     e_tot, self.niter, gnorm)
+        if comps:
+            log.info('E_kin = %.12g (vW part %.12g)  E_ne = %.12g  E_H = %.12g  E_xc = %.12g',
+                     comps['kinetic'], comps['kinetic_vw'], comps['nuclear'],
+                     comps['hartree'], comps['xc'])
+        log.timer('OFDFT', *cput0)
+        return e_tot

@@ -1,0 +1,182 @@
+'''Train the learned Pauli kinetic functional (``python -m pyscf_ml.train kineticnet``).
+
+Loss per molecule: ((T_P - T_P^ref) / 10 mHa)^2 + lambda * mean_k ((d_k - d_k^ref) / 0.1)^2,
+where d_k are projected functional derivatives (see :mod:`pyscf_ml.data.ofdft`).  Training
+runs in float32; the shipped weights are converted to float64.  A checkpoint is written every
+epoch and ``--resume`` continues from it.  Example::
+
+    python -m pyscf_ml.train kineticnet --data runs/ofdft_data/train.pt \\
+        --test runs/ofdft_data/test.pt --epochs 12 --out runs/kineticnet \\
+        --weights pyscf_ml/weights/kineticnet.pt
+'''
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+from pyscf_ml.device import get_device
+from pyscf_ml.modelcard import git_commit, write_card
+from pyscf_ml.ofdft.kineticnet import KineticNet
+from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
+
+HARTREE_TO_KCAL = 627.509474
+E_SCALE, D_SCALE = 1e-2, 1e-1
+
+
+def _to(s, dtype, device):
+    return {k: (v.to(device=device, dtype=dtype) if torch.is_tensor(v) and v.is_floating_point()
+                else v.to(device) if torch.is_tensor(v) else v) for k, v in s.items()}
+
+
+def predict(model, s, with_deriv=True):
+    '''(T_P, projected derivatives) for one sample dict.'''
+    rho = s['rho'].clone().requires_grad_(with_deriv)
+    t = model(s['coords'], s['weights'], rho, s['pos'], s['z'])
+    if not with_deriv:
+        return t, None
+    (g,) = torch.autograd.grad(t, rho, create_graph=torch.is_grad_enabled())
+    f = s['proj'] - (s['proj_norm'] / s['nelec'])[None, :]
+    return t, (g * rho) @ f
+
+
+def sample_loss(model, s, lam):
+    t, d = predict(model, s, with_deriv=lam > 0)
+    loss = ((t - s['T_pauli']) / E_SCALE)**2
+    if lam > 0:
+        loss = loss + lam * torch.mean(((d - s['dpauli']) / D_SCALE)**2)
+    return loss, t
+
+
+def evaluate(model, samples, dtype, device):
+    '''Per-sample (name, T_P error in kcal/mol, relative projected-derivative error).'''
+    rows = []
+    for s in samples:
+        s = _to(s, dtype, device)
+        t, d = predict(model, s, with_deriv=True)
+        err = (t.item() - s['T_pauli']) * HARTREE_TO_KCAL
+        rel = (torch.linalg.norm(d - s['dpauli']) /
+               torch.linalg.norm(s['dpauli'] + s['dvw'])).item()
+        rows.append((s['name'], err, rel))
+    return rows
+
+
+def summarize(rows):
+    out = {}
+    for name in sorted({r[0] for r in rows}):
+        e = np.array([r[1] for r in rows if r[0] == name])
+        d = np.array([r[2] for r in rows if r[0] == name])
+        out[name] = {'n': int(len(e)), 'mae_kcal': float(np.abs(e).mean()),
+                     'max_kcal': float(np.abs(e).max()), 'deriv_rel_err': float(d.mean())}
+    e = np.array([r[1] for r in rows])
+    out['all'] = {'n': int(len(e)), 'mae_kcal': float(np.abs(e).mean()),
+                  'max_kcal': float(np.abs(e).max())}
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='python -m pyscf_ml.train kineticnet', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data', required=True, help='training file from pyscf_ml.data ofdft')
+    p.add_argument('--test', help='held-out file (metrics for the model card)')
+    p.add_argument('--out', default='runs/kineticnet', help='checkpoint/log directory')
+    p.add_argument('--weights', help='where to write the final float64 weights (+ .json card)')
+    p.add_argument('--epochs', type=int, default=12)
+    p.add_argument('--batch', type=int, default=8)
+    p.add_argument('--lr', type=float, default=3e-3)
+    p.add_argument('--lam', type=float, default=0.1, help='weight of the derivative loss')
+    p.add_argument('--val-frac', type=float, default=0.1)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--n-radial', type=int, default=10)
+    p.add_argument('--mul', type=int, default=6)
+    p.add_argument('--hidden', type=int, default=24)
+    p.add_argument('--resume', action='store_true')
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    device = get_device()
+    dtype = torch.float32
+    os.makedirs(args.out, exist_ok=True)
+    blob = torch.load(args.data, map_location='cpu', weights_only=False)
+    samples = blob['samples']
+    rng = np.random.default_rng(args.seed)
+    perm = rng.permutation(len(samples))
+    nval = max(1, int(args.val_frac * len(samples)))
+    val = [samples[i] for i in perm[:nval]]
+    train = [_to(samples[i], dtype, device) for i in perm[nval:]]
+    species = sorted({int(z) for s in samples for z in s['z']})
+    model = KineticNet(species=species, n_radial=args.n_radial, mul=args.mul,
+                       hidden=args.hidden).to(device=device, dtype=dtype)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    nstep = args.epochs * ((len(train) + args.batch - 1) // args.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=nstep,
+                                                pct_start=0.1)
+    ckpt_path = os.path.join(args.out, 'checkpoint.pt')
+    start, best = 0, (np.inf, None)
+    if args.resume:
+        ck = load_checkpoint(ckpt_path)
+        if ck is not None:
+            model.load_state_dict(ck['model'])
+            opt.load_state_dict(ck['opt'])
+            sched.load_state_dict(ck['sched'])
+            start, best = ck['epoch'], ck['best']
+            print(f'resumed from {ckpt_path} at epoch {start}', file=sys.stderr)
+    prog = Progress(nstep, os.path.join(args.out, 'train.log'), every=10)
+    step = start * ((len(train) + args.batch - 1) // args.batch)
+    for epoch in range(start, args.epochs):
+        order = np.random.default_rng([args.seed, epoch]).permutation(len(train))
+        model.train()
+        for b0 in range(0, len(order), args.batch):
+            opt.zero_grad()
+            tot = 0.0
+            for i in order[b0:b0 + args.batch]:
+                loss, _ = sample_loss(model, train[i], args.lam)
+                (loss / len(order[b0:b0 + args.batch])).backward()
+                tot += loss.item()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            opt.step()
+            sched.step()
+            step += 1
+            prog.update(step, epoch=epoch + 1, loss=tot / len(order[b0:b0 + args.batch]),
+                        lr=sched.get_last_lr()[0])
+        vs = summarize(evaluate(model, val, dtype, device))
+        line = (f'epoch {epoch + 1}: val T_P MAE {vs["all"]["mae_kcal"]:.3f} kcal/mol, '
+                f'max {vs["all"]["max_kcal"]:.3f}')
+        print(line, file=sys.stderr, flush=True)
+        with open(os.path.join(args.out, 'train.log'), 'a') as f:
+            f.write(line + '\n')
+        if vs['all']['mae_kcal'] < best[0]:
+            best = (vs['all']['mae_kcal'],
+                    {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+        save_checkpoint(ckpt_path, model=model.state_dict(), opt=opt.state_dict(),
+                        sched=sched.state_dict(), epoch=epoch + 1, best=best)
+    prog.close()
+    model.load_state_dict(best[1])
+    model = model.double()
+    metrics = {'validation': summarize(evaluate(model, val, torch.float64, device))}
+    if args.test:
+        test = torch.load(args.test, map_location='cpu', weights_only=False)['samples']
+        metrics['held_out'] = summarize(evaluate(model, test, torch.float64, device))
+    weights = args.weights or os.path.join(args.out, 'kineticnet.pt')
+    os.makedirs(os.path.dirname(os.path.abspath(weights)), exist_ok=True)
+    torch.save({'config': model.config,
+                'state_dict': {k: v.cpu() for k, v in model.state_dict().items()}}, weights)
+    cmd = 'python -m pyscf_ml.train kineticnet ' + ' '.join(sys.argv[1:] if argv is None
+                                                            else argv)
+    write_card(weights[:-3] + '.json', weights,
+               name='kineticnet', architecture='KineticNet-style e3nn point convolutions: '
+               'grid->atom density moments, 1 atom-atom tensor-product layer, atom->grid '
+               'invariant readout; T_s = T_vW + C_F sum w rho^(5/3) softplus(F)',
+               config=model.config, data=blob.get('command', args.data),
+               data_args=blob.get('args'), command=cmd, commit=git_commit(),
+               reference='RKS LDA (lda,vwn), unc-cc-pvdz, random Gaussian potentials',
+               units='Hartree; metrics in kcal/mol', metrics=metrics,
+               train_samples=len(train), val_samples=len(val),
+               supported_elements=species, time=time.strftime('%Y-%m-%d %H:%M:%S UTC',
+                                                              time.gmtime()))
+    print(f'wrote {weights}; validation/held-out metrics:', file=sys.stderr)
+    for k, v in metrics.items():
+        print(k, {n: round(m['mae_kcal'], 3) for n, m in v.items()}, file=sys.stderr)
+    return 0

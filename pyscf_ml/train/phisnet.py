@@ -1,0 +1,199 @@
+'''Train the equivariant Hamiltonian model on Fock matrices from ``python -m pyscf_ml.data phisnet``.
+
+``python -m pyscf_ml.train phisnet --data runs/data/water.pt --out runs/phisnet_water
+--epochs 60 --weights pyscf_ml/weights/phisnet_water.pt``
+
+Only the ``train`` split is fitted; ``val`` picks the best epoch; ``test`` (held-out conformers
+or molecules) is evaluated once at the end for the model card and never steers training.
+A checkpoint is written every epoch to OUT/checkpoint.pt; ``--resume`` continues from it.
+'''
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from pyscf import gto
+
+from pyscf_ml.device import get_device
+from pyscf_ml.guess.baseline import baseline_fock
+from pyscf_ml.guess.model import HamiltonianModel, build_model
+from pyscf_ml.modelcard import git_commit, write_card
+from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
+
+DEF2SVP_SHELLS = {1: [0, 0, 1], 6: [0, 0, 0, 1, 1, 2], 7: [0, 0, 0, 1, 1, 2],
+                  8: [0, 0, 0, 1, 1, 2]}
+
+
+def load_samples(paths):
+    samples = []
+    for p in paths:
+        state = torch.load(p, map_location='cpu', weights_only=False)
+        samples += state['samples']
+    return samples
+
+
+def add_residual_targets(samples):
+    '''The model learns F - F0 (F0 = Hcore + V_SAP, see pyscf_ml.guess.baseline).'''
+    for s in samples:
+        if 'target' not in s:
+            mol = gto.M(atom=list(zip(np.asarray(s['Z']).tolist(), np.asarray(s['pos']).tolist())),
+                        unit='Bohr', basis='def2-svp', verbose=0)
+            s['target'] = s['fock'] - baseline_fock(mol)
+    return samples
+
+
+def to_tensors(samples, dtype, device):
+    return [dict(name=s['name'], z=torch.as_tensor(np.asarray(s['Z']), device=device),
+                 pos=torch.as_tensor(s['pos'], dtype=dtype, device=device),
+                 fock=torch.as_tensor(s['target'], dtype=dtype, device=device))
+            for s in samples]
+
+
+def batch_fock(model, batch):
+    z = torch.cat([b['z'] for b in batch])
+    pos = torch.cat([b['pos'] for b in batch])
+    mol_index = torch.cat([torch.full((len(b['z']),), k, dtype=torch.long, device=z.device)
+                           for k, b in enumerate(batch)])
+    return model.fock(z, pos, mol_index)
+
+
+@torch.no_grad()
+def evaluate(model, data, batch_size=8):
+    '''Mean absolute error (Ha) over all matrix elements, overall and per molecule name.'''
+    err = {}
+    for k in range(0, len(data), batch_size):
+        batch = data[k:k + batch_size]
+        for b, f in zip(batch, batch_fock(model, batch)):
+            e = err.setdefault(b['name'], [0., 0])
+            e[0] += (f - b['fock']).abs().sum().item()
+            e[1] += f.numel()
+    total = sum(v[0] for v in err.values()) / max(1, sum(v[1] for v in err.values()))
+    return total, {n: v[0] / v[1] for n, v in err.items()}
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog='python -m pyscf_ml.train phisnet', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data', nargs='+', required=True, help='.pt files from pyscf_ml.data phisnet')
+    p.add_argument('--out', required=True, help='run folder: checkpoint.pt, train.log')
+    p.add_argument('--weights', default=None, help='write final weights here (+ .json card)')
+    p.add_argument('--name', default=None, help='model name for the card')
+    p.add_argument('--epochs', type=int, default=50)
+    p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument('--lr', type=float, default=3e-3)
+    p.add_argument('--lr-final', type=float, default=3e-5)
+    p.add_argument('--mul', type=int, default=16, help='channels per irrep')
+    p.add_argument('--layers', type=int, default=2)
+    p.add_argument('--lmax', type=int, default=2)
+    p.add_argument('--max-train', type=int, default=None, help='use at most this many train samples')
+    p.add_argument('--time-limit', type=float, default=None,
+                   help='minutes; stop after the epoch that passes it (still writes weights)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--resume', action='store_true')
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
+    torch.manual_seed(args.seed)
+    device = get_device()
+    os.makedirs(args.out, exist_ok=True)
+    samples = add_residual_targets(load_samples(args.data))
+    split = {k: [s for s in samples if s['split'] == k] for k in ('train', 'val', 'test')}
+    if args.max_train:
+        split['train'] = split['train'][:args.max_train]
+    elements = sorted({int(z) for s in samples for z in s['Z']})
+    shells = {z: DEF2SVP_SHELLS[z] for z in elements}
+    print(f'samples: ' + ', '.join(f'{k} {len(v)}' for k, v in split.items()), file=sys.stderr)
+
+    ckpt_path = os.path.join(args.out, 'checkpoint.pt')
+    ckpt = load_checkpoint(ckpt_path) if args.resume else None
+    if ckpt:
+        model = build_model(ckpt['config']).to(device)
+    else:
+        model = HamiltonianModel(shells, mul=args.mul, lmax=args.lmax, num_layers=args.layers)
+        model.fit_site_reference([dict(Z=s['Z'], fock=s['target']) for s in split['train']])
+        model = model.float().to(device)
+    data = {k: to_tensors(v, torch.float32, device) for k, v in split.items()}
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    nbatch = -(-len(data['train']) // args.batch_size)
+    gamma = (args.lr_final / args.lr) ** (1 / max(1, args.epochs * nbatch))
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
+    epoch0, best = 0, dict(val=float('inf'), state=None, epoch=-1)
+    if ckpt:
+        model.load_state_dict(ckpt['model'])
+        opt.load_state_dict(ckpt['opt'])
+        sched.load_state_dict(ckpt['sched'])
+        epoch0, best = ckpt['epoch'], ckpt['best']
+        print(f'resumed at epoch {epoch0}', file=sys.stderr)
+
+    progress = Progress(args.epochs, os.path.join(args.out, 'train.log'), every=1)
+    rng = np.random.default_rng(args.seed + epoch0)
+    t0 = time.perf_counter()
+    for epoch in range(epoch0, args.epochs):
+        model.train()
+        order = rng.permutation(len(data['train']))
+        tot = 0.
+        for k in range(nbatch):
+            batch = [data['train'][i] for i in order[k * args.batch_size:(k + 1) * args.batch_size]]
+            preds = batch_fock(model, batch)
+            n = sum(p.numel() for p in preds)
+            loss = sum(((p - b['fock']) ** 2).sum() for p, b in zip(preds, batch)) / n
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += loss.item()
+        model.eval()
+        val_mae = evaluate(model, data['val'])[0] if data['val'] else tot / nbatch
+        if val_mae < best['val']:
+            best = dict(val=val_mae, epoch=epoch + 1,
+                        state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+        save_checkpoint(ckpt_path, config=model.config, model=model.state_dict(),
+                        opt=opt.state_dict(), sched=sched.state_dict(), epoch=epoch + 1,
+                        best=best, args=vars(args))
+        progress.update(epoch + 1, rmse_uHa=float(np.sqrt(tot / nbatch) * 1e6),
+                        val_mae_uHa=float(val_mae * 1e6), lr=float(sched.get_last_lr()[0]))
+        if args.time_limit and time.perf_counter() - t0 > 60 * args.time_limit:
+            print(f'time limit reached after epoch {epoch + 1}', file=sys.stderr)
+            break
+    progress.close()
+
+    model.load_state_dict(best['state'])
+    model.eval()
+    metrics = dict(best_epoch=best['epoch'], val_fock_mae_uHa=best['val'] * 1e6)
+    if data['test']:
+        mae, per = evaluate(model, data['test'])
+        metrics['test_fock_mae_uHa'] = mae * 1e6
+        metrics['test_fock_mae_uHa_per_molecule'] = {n: v * 1e6 for n, v in per.items()}
+    print(json.dumps(metrics, indent=1), file=sys.stderr)
+    if args.weights:
+        save_weights(model, args, argv, split, metrics, time.perf_counter() - t0)
+    return 0
+
+
+def save_weights(model, args, argv, split, metrics, seconds):
+    state = {k: v.detach().cpu().float() for k, v in model.state_dict().items()}
+    torch.save(dict(config=model.config, state_dict=state, basis='def2-svp', xc='pbe'),
+               args.weights)
+    names = sorted({s['name'] for v in split.values() for s in v})
+    count = lambda k: {n: sum(s['name'] == n for s in split[k]) for n in names
+                       if any(s['name'] == n for s in split[k])}
+    n_params = sum(p.numel() for p in model.parameters())
+    write_card(os.path.splitext(args.weights)[0] + '.json', args.weights,
+               name=args.name or os.path.splitext(os.path.basename(args.weights))[0],
+               form='HamiltonianModel (pyscf_ml.guess.model): e3nn message passing, '
+                    'per-element/per-element-pair CG readouts into def2-SVP AO blocks, F = M + M^T',
+               architecture=dict(model.config, n_params=n_params,
+                                 shells={str(k): v for k, v in model.config['shells'].items()}),
+               target='F - (Hcore + V_SAP) for the PBE/def2-SVP Fock matrix F (Hartree, PySCF AO order, '
+                      'conv_tol 1e-10); prediction = Hcore + V_SAP + model',
+               training_data=dict(files=args.data, generator='python -m pyscf_ml.data phisnet',
+                                  train=count('train'), val=count('val'), test=count('test')),
+               training_command='python -m pyscf_ml.train phisnet ' + ' '.join(argv),
+               training_seconds=round(seconds), commit=git_commit(), metrics=metrics)

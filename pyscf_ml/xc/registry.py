@@ -1,0 +1,68 @@
+'''Names of learned functionals -> NNFunctional objects.
+
+Names are case-insensitive.  The four shipped names resolve to weights in
+``pyscf_ml/weights`` (loaded on first use); users add their own with :func:`register`.
+'''
+import os
+
+from pyscf_ml import weights
+from pyscf_ml.xc.forms import FORMS, form_spec
+from pyscf_ml.xc.functional import NNFunctional
+
+SHIPPED = {name: f'{name.replace("-", "_")}.pt' for name in FORMS}
+
+_REGISTRY = {}
+
+
+class UnknownFunctionalError(KeyError):
+    def __str__(self):
+        return self.args[0]
+
+
+def _key(name):
+    return name.strip().lower()
+
+
+def lookup(xc_code):
+    '''The NNFunctional registered as ``xc_code``, or None (also for non-strings).'''
+    if not isinstance(xc_code, str):
+        return None
+    return _REGISTRY.get(_key(xc_code))
+
+
+def registered_names():
+    return sorted(_REGISTRY)
+
+
+def unknown_name_error(xc_code):
+    return UnknownFunctionalError(
+        f'unknown learned functional {xc_code!r}; registered learned functionals are: '
+        f'{", ".join(registered_names())} (register more with pyscf_ml.xc.register)')
+
+
+def register(name, form, weights_path, *, overwrite=False):
+    '''Make ``mf.xc = name`` use the network ``form`` ('nn-lsda', 'nn-gga', 'nn-metagga' or
+    'nn-nra') with the weights in ``weights_path`` (our format or the published legacy
+    files).  The weights are read and checked now; a bad file raises WeightFileError.'''
+    from pyscf_ml.xc import pyscf_hooks
+    key = _key(name)
+    if not key or any(c in key for c in ' ,+*()'):
+        raise ValueError(f'invalid functional name {name!r}: no spaces, commas, + * ( )')
+    if pyscf_hooks.pyscf_knows(key):
+        raise ValueError(f'{name!r} is already a functional name PySCF knows; '
+                         f'pick another name')
+    if key in _REGISTRY and not overwrite:
+        raise ValueError(f'{name!r} is already registered (pass overwrite=True to replace)')
+    fn = NNFunctional(key, form_spec(form).name, os.path.abspath(weights_path)).load()
+    _REGISTRY[key] = fn
+    return fn
+
+
+def unregister(name):
+    _REGISTRY.pop(_key(name), None)
+
+
+def register_shipped():
+    '''Register the shipped names; their weights are read on first use.'''
+    for name, filename in SHIPPED.items():
+        _REGISTRY.setdefault(name, NNFunctional(name, name, weights.path(filename)))
