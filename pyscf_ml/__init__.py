@@ -6,3 +6,4 @@ initial guess (``mf.init_guess = 'phisnet'``) and makes :mod:`pyscf_ml.ofdft` av
 __version__ = '0.1.0'
 
 from pyscf_ml.device import get_device, set_device  # noqa: F401
+from pyscf_ml import xc  # noqa: F401  (registers the nn-* names with PySCF)

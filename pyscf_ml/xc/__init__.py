@@ -4,9 +4,9 @@
 Importing this package registers the shipped functionals and hooks them into PySCF.
 '''
 from pyscf_ml.xc.forms import FORMS, NagaiMLP  # noqa: F401
-from pyscf_ml.xc.functional import NNFunctional, NonFiniteXCError  # noqa: F401
-from pyscf_ml.xc.registry import (lookup, register, registered_names,  # noqa: F401
-                                  unregister, UnknownFunctionalError)
+from pyscf_ml.xc.functional import NNFunctional, NonFiniteXCError, TorchFunctional  # noqa: F401
+from pyscf_ml.xc.registry import (lookup, register, register_functional,  # noqa: F401
+                                  registered_names, unregister, UnknownFunctionalError)
 from pyscf_ml.xc import pyscf_hooks, registry as _registry
 
 _registry.register_shipped()

@@ -20,40 +20,21 @@ class NonFiniteXCError(FloatingPointError):
     '''The network returned NaN or inf on some grid points.'''
 
 
-class NNFunctional:
-    '''A registered neural functional: name, form and weights (loaded on first use).'''
+class TorchFunctional:
+    '''A functional given as a torch energy model eps_xc(SpinDensities, R) -> (N,).
 
-    def __init__(self, name, form, weights_path, state_dict=None):
+    Subclasses implement :meth:`eps`; this class turns it into PySCF's contracts.'''
+
+    def __init__(self, name, xctype, nonlocal_=False):
         self.name = name
-        self.spec = form_spec(form)
-        self.weights_path = weights_path
-        self._state = state_dict
-        self._net = None
+        self.xctype = xctype
+        self.is_nonlocal = nonlocal_
 
-    @property
-    def xctype(self):
-        return self.spec.xctype
-
-    @property
-    def is_nonlocal(self):
-        return self.spec.nonlocal_
+    def eps(self, d, R=None):
+        raise NotImplementedError
 
     def load(self):
-        '''Read and check the weights now (raises WeightFileError naming the file).'''
-        if self._state is None:
-            self._state = load_state_dict(self.weights_path, self.spec.name)
         return self
-
-    def net(self):
-        '''The network on the current inference device, float64.'''
-        device = get_device()
-        if self._net is None or next(self._net.parameters()).device != device:
-            self.load()
-            net = NagaiMLP(self.spec.n_features).to(torch.float64)
-            net.load_state_dict(self._state)
-            net.requires_grad_(False)
-            self._net = net.to(device)
-        return self._net
 
     # ------------------------------------------------------------------------------------
     def _rho_tensor(self, rho, spin):
@@ -85,8 +66,6 @@ class NNFunctional:
         '''eps_xc (N,), d(n eps)/d rho (spin+1, nvar, N) and, with deriv=2, the second
         derivatives (spin+1, nvar, spin+1, nvar, N); with R also d(n eps)/dR (N,).
         ``rho`` is a torch tensor (spin+1, nvar, N).'''
-        net = self.net()
-        nf = self.spec.n_features
         ngrids = rho.shape[-1]
         eps = torch.empty(ngrids, dtype=rho.dtype, device=rho.device)
         v = torch.empty_like(rho)
@@ -103,7 +82,7 @@ class NNFunctional:
                 leaves.append(r)
             with torch.enable_grad():
                 d = SpinDensities.from_pyscf_rho(x, spin)
-                e_pt = eps_xc(net, nf, d, r)
+                e_pt = self.eps(d, r)
                 energy = (e_pt * (d.n_a + d.n_b)).sum()
                 grads = torch.autograd.grad(energy, leaves, create_graph=deriv >= 2)
                 gx = grads[0]
@@ -185,7 +164,7 @@ class NNFunctional:
                 d = SpinDensities(n[:, 0], n[:, 1],
                                   *((s[:, 0], s[:, 1], s[:, 2]) if s is not None else ()),
                                   *((t[:, 0], t[:, 1]) if t is not None else ()))
-            eps = eps_xc(self.net(), self.spec.n_features, d)
+            eps = self.eps(d)
             grads = torch.autograd.grad((eps * (d.n_a + d.n_b)).sum(), leaves)
         self._check_finite(x, eps, *grads)
         grads = [g.cpu().numpy() for g in grads]
@@ -193,3 +172,34 @@ class NNFunctional:
         vsigma = grads[1] if nvar >= 4 else None
         vtau = grads[2] if nvar >= 5 else None
         return eps.detach().cpu().numpy(), (vrho, vsigma, None, vtau), None, None
+
+
+class NNFunctional(TorchFunctional):
+    '''A registered neural functional: name, form and weights (loaded on first use).'''
+
+    def __init__(self, name, form, weights_path, state_dict=None):
+        self.spec = form_spec(form)
+        super().__init__(name, self.spec.xctype, self.spec.nonlocal_)
+        self.weights_path = weights_path
+        self._state = state_dict
+        self._net = None
+
+    def load(self):
+        '''Read and check the weights now (raises WeightFileError naming the file).'''
+        if self._state is None:
+            self._state = load_state_dict(self.weights_path, self.spec.name)
+        return self
+
+    def net(self):
+        '''The network on the current inference device, float64.'''
+        device = get_device()
+        if self._net is None or next(self._net.parameters()).device != device:
+            self.load()
+            net = NagaiMLP(self.spec.n_features).to(torch.float64)
+            net.load_state_dict(self._state)
+            net.requires_grad_(False)
+            self._net = net.to(device)
+        return self._net
+
+    def eps(self, d, R=None):
+        return eps_xc(self.net(), self.spec.n_features, d, R)

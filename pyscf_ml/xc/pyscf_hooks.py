@@ -64,11 +64,11 @@ def _nonlocal_only(owner, name, answer):
     original = getattr(owner, name)
     if getattr(original, _MARK, None) is not None:
         return
-    positional_xc = 3 if isinstance(owner, type) else 3   # (ni|self, mol, grids, xc_code, ...)
 
     @functools.wraps(original)
     def wrapper(*args, **kwargs):
-        xc_code = args[positional_xc] if len(args) > positional_xc else kwargs.get('xc_code')
+        # every wrapped signature starts (ni, mol, grids, xc_code, dms, ...)
+        xc_code = args[3] if len(args) > 3 else kwargs.get('xc_code')
         fn = registry.lookup(xc_code)
         if fn is None or not fn.is_nonlocal:
             return original(*args, **kwargs)
@@ -96,7 +96,8 @@ def _eval_xc1(fn, *args, **kwargs):
 
 def _grid_args(args, kwargs):
     '''(ni, mol, grids, dms, hermi, max_memory) from a numint/grad call signature.'''
-    ni, mol, grids, _xc, dms = args[:5]
+    ni, mol, grids = args[:3]
+    dms = args[4] if len(args) > 4 else kwargs['dms']
     hermi = args[6] if len(args) > 6 else kwargs.get('hermi', 1)
     max_memory = args[7] if len(args) > 7 else kwargs.get('max_memory', 2000)
     return ni, mol, grids, dms, hermi, max_memory
@@ -153,7 +154,7 @@ def install():
         'needs_laplacian': lambda fn: False,
         'max_deriv_order': _max_deriv,
         'test_deriv_order': _test_deriv_order,
-        'xc_reference': lambda fn: [REFERENCE, f'weights: {fn.weights_path}'],
+        'xc_reference': lambda fn: [REFERENCE, f'weights: {getattr(fn, "weights_path", "-")}'],
         'eval_xc': lambda fn, rho, spin=0, relativity=0, deriv=1, omega=None, verbose=None:
             fn.eval_libxc(rho, spin, deriv),
         'eval_xc1': _eval_xc1,

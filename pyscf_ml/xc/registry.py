@@ -58,6 +58,20 @@ def register(name, form, weights_path, *, overwrite=False):
     return fn
 
 
+def register_functional(fn, *, overwrite=False):
+    '''Register a ready :class:`~pyscf_ml.xc.functional.TorchFunctional` under ``fn.name``
+    (any torch energy model, e.g. the reference PBE used to validate the integrator).'''
+    from pyscf_ml.xc import pyscf_hooks
+    key = _key(fn.name)
+    if pyscf_hooks.pyscf_knows(key):
+        raise ValueError(f'{fn.name!r} is already a functional name PySCF knows')
+    if key in _REGISTRY and not overwrite:
+        raise ValueError(f'{fn.name!r} is already registered (pass overwrite=True to replace)')
+    fn.name = key
+    _REGISTRY[key] = fn
+    return fn
+
+
 def unregister(name):
     _REGISTRY.pop(_key(name), None)
 

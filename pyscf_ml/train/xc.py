@@ -1,0 +1,189 @@
+'''Fit an nn-* functional to a conventional functional's XC energy density (first stage).
+
+The network keeps its published form (eps_xc = -G(log t) n^(1/3) t1); G is fitted so that
+n eps_xc reproduces the target's energy density on the grid points of
+``python -m pyscf_ml.data xc-grid``, in the quadrature-weighted least-squares sense.
+
+    python -m pyscf_ml.train xc --form nn-gga --data data/xc_grid.npz \\
+        --out pyscf_ml/weights/nn_gga.pt
+
+Defaults: LSDA->SVWN, GGA->PBE, metaGGA and NRA->SCAN.  Progress goes to stderr and --log;
+--checkpoint is written every --checkpoint-every steps and --resume continues from it.
+'''
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+from pyscf_ml.modelcard import git_commit, sha256_of, write_card
+from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
+from pyscf_ml.xc.forms import NagaiMLP, SpinDensities, descriptors, form_spec
+from pyscf_ml.xc.weights_io import card_path_for, save_state_dict
+
+DEFAULT_TARGET = {'nn-lsda': 'svwn', 'nn-gga': 'pbe', 'nn-metagga': 'scan', 'nn-nra': 'scan'}
+
+
+class GridData:
+    '''Descriptors and target energy densities of every grid point above the density cutoff.'''
+
+    def __init__(self, path, form, target):
+        spec = form_spec(form)
+        z = np.load(path)
+        self.meta = json.loads(str(z['meta']))
+        xs, prefs, ws, es, sys_idx = [], [], [], [], []
+        for k, name in enumerate(self.meta['systems']):
+            rho = torch.as_tensor(z[f'{name}/rho'])
+            R = torch.as_tensor(z[f'{name}/R'])
+            d = SpinDensities.from_pyscf_rho(rho, 1)
+            x, n_raw, t1, mask = descriptors(spec.n_features, d, R)
+            xs.append(x[mask])
+            prefs.append((n_raw ** (4 / 3) * t1)[mask])
+            ws.append(torch.as_tensor(z[f'{name}/weights'])[mask])
+            es.append(torch.as_tensor(z[f'{name}/e_{target}'])[mask])
+            sys_idx.append(torch.full((int(mask.sum()),), k))
+        self.x, self.pref = torch.cat(xs), torch.cat(prefs)
+        self.w, self.e_ref = torch.cat(ws), torch.cat(es)
+        self.system = torch.cat(sys_idx)
+        self.names = self.meta['systems']
+
+    def energy_density(self, net, idx=slice(None)):
+        return -net(self.x[idx]) * self.pref[idx]
+
+    def system_energies(self, e):
+        out = torch.zeros(len(self.names), dtype=e.dtype)
+        return out.index_add_(0, self.system, self.w * e)
+
+
+def importance_subset(data, size, rng):
+    '''Points drawn with probability ~ (uniform + energy contribution) / 2, and weights that
+    keep the weighted loss unbiased.'''
+    # |w|: pruned PySCF grids have some negative quadrature weights near the nuclei
+    contrib = (data.w.abs() * data.e_ref.abs()).numpy()
+    p = 0.5 / len(contrib) + 0.5 * contrib / contrib.sum()
+    size = min(size, len(p))
+    idx = rng.choice(len(p), size=size, replace=False, p=p)
+    return torch.as_tensor(idx), torch.as_tensor(1.0 / (p[idx] * size))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='python -m pyscf_ml.train xc', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--form', required=True, choices=sorted(DEFAULT_TARGET))
+    p.add_argument('--data', default='data/xc_grid.npz')
+    p.add_argument('--target', help='svwn, pbe or scan (default depends on --form)')
+    p.add_argument('--out', required=True, help='weight file to write (card written beside)')
+    p.add_argument('--steps', type=int, default=300, help='L-BFGS iterations')
+    p.add_argument('--points', type=int, default=20000, help='importance-sampled grid points')
+    p.add_argument('--lr', type=float, default=1.0)
+    p.add_argument('--energy-weight', type=float, default=1.0,
+                   help='weight of the relative per-system E_xc term in the loss')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--log')
+    p.add_argument('--checkpoint')
+    p.add_argument('--checkpoint-every', type=int, default=50)
+    p.add_argument('--resume', action='store_true')
+    p.add_argument('--threads', type=int, default=0, help='torch threads (0: torch default)')
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    target = args.target or DEFAULT_TARGET[args.form]
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    t_start = time.perf_counter()
+
+    data = GridData(args.data, args.form, target)
+    idx, iw = importance_subset(data, args.points, rng)
+    x, pref, e_ref = data.x[idx], data.pref[idx], data.e_ref[idx]
+    wt = data.w[idx].abs() * iw
+    ws = data.w[idx] * iw                 # signed: the quadrature of E_xc
+    system = data.system[idx]
+    norm = (wt * e_ref ** 2).sum()
+    nsys = len(data.names)
+    E_ref = torch.zeros(nsys, dtype=torch.float64).index_add_(0, system, ws * e_ref)
+
+    def loss_fn(net):
+        e = -net(x) * pref
+        pointwise = (wt * (e - e_ref) ** 2).sum() / norm
+        E = torch.zeros(nsys, dtype=torch.float64).index_add_(0, system, ws * e)
+        energy = (((E - E_ref) / E_ref) ** 2).mean()
+        return pointwise + args.energy_weight * energy, pointwise, energy
+
+    net = NagaiMLP(form_spec(args.form).n_features).double()
+    # tolerances 0: the loss is small in absolute terms, and torch's defaults would declare
+    # convergence long before the fit is done
+    opt = torch.optim.LBFGS(net.parameters(), lr=args.lr, max_iter=1, history_size=50,
+                            line_search_fn='strong_wolfe', tolerance_grad=0,
+                            tolerance_change=0)
+    step = 0
+    if args.resume and args.checkpoint:
+        ckpt = load_checkpoint(args.checkpoint)
+        if ckpt is not None:
+            net.load_state_dict(ckpt['net'])
+            opt.load_state_dict(ckpt['opt'])
+            step = ckpt['step']
+            print(f'resumed from {args.checkpoint} at step {step}', file=sys.stderr)
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(net)[0]
+        loss.backward()
+        return loss
+
+    progress = Progress(args.steps, args.log, every=10)
+    while step < args.steps:
+        opt.step(closure)
+        step += 1
+        with torch.no_grad():
+            loss, pointwise, energy = loss_fn(net)
+        progress.update(step, loss=loss.item(), pointwise=pointwise.item(),
+                        energy=energy.item())
+        if args.checkpoint and (step % args.checkpoint_every == 0 or step == args.steps):
+            save_checkpoint(args.checkpoint, net=net.state_dict(), opt=opt.state_dict(),
+                            step=step)
+    progress.close()
+
+    # metrics on every grid point (float64), per system
+    net64 = NagaiMLP(form_spec(args.form).n_features).double()
+    net64.load_state_dict({k: v.double() for k, v in net.state_dict().items()})
+    with torch.no_grad():
+        e_all = data.energy_density(net64)
+        exc_nn = data.system_energies(e_all)
+        exc_ref = data.system_energies(data.e_ref)
+    err_mha = ((exc_nn - exc_ref) * 1000).tolist()
+    metrics = {
+        'relative_weighted_rmse_energy_density': float(
+            torch.sqrt((data.w.abs() * (e_all - data.e_ref) ** 2).sum()
+                       / (data.w.abs() * data.e_ref ** 2).sum())),
+        'exc_error_mHa': dict(zip(data.names, [round(v, 3) for v in err_mha])),
+        'exc_mae_mHa': float(np.mean(np.abs(err_mha))),
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    save_state_dict(args.out, args.form, net64.state_dict())
+    card = write_card(
+        card_path_for(args.out), args.out,
+        name=args.form, form=args.form,
+        stage='1: energy-density fit to a conventional functional (no SCF in the loop)',
+        target_functional=target,
+        training_data=dict(file=os.path.basename(args.data), sha256=sha256_of(args.data),
+                           **data.meta, points_total=int(len(data.w)),
+                           points_sampled=int(len(idx))),
+        hyperparameters=dict(steps=args.steps, lr=args.lr, points=args.points,
+                             optimizer='L-BFGS (strong Wolfe), full batch',
+                             loss='|w|-weighted squared error of n*eps_xc (relative) + '
+                                  f'{args.energy_weight} x mean relative squared E_xc error',
+                             precision='float64', seed=args.seed),
+        command='python -m pyscf_ml.train ' + ' '.join(['xc'] + list(argv or sys.argv[1:])),
+        data_command='python -m pyscf_ml.data xc-grid --out ' + args.data,
+        commit=git_commit(), metrics=metrics,
+        train_seconds=round(time.perf_counter() - t_start, 1),
+        reference='Nagai, Akashi, Sugino, npj Comput. Mater. 6, 43 (2020) (functional form)')
+    print(json.dumps(card['metrics'], indent=1))
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()

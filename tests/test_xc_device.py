@@ -1,0 +1,39 @@
+'''Device selection, and CPU/GPU agreement of the learned functionals (GPU part skips without
+CUDA).'''
+import pytest
+import torch
+from pyscf import dft, gto
+
+import pyscf_ml
+from conftest import requires_cuda
+
+
+def test_override_and_environment(monkeypatch):
+    try:
+        pyscf_ml.set_device('cpu')
+        assert pyscf_ml.get_device() == torch.device('cpu')
+        pyscf_ml.set_device(None)
+        monkeypatch.setenv('PYSCF_ML_DEVICE', 'cpu')
+        assert pyscf_ml.get_device() == torch.device('cpu')
+        monkeypatch.delenv('PYSCF_ML_DEVICE')
+        expected = 'cuda' if torch.cuda.is_available() else 'cpu'
+        assert pyscf_ml.get_device().type == expected
+    finally:
+        pyscf_ml.set_device(None)
+
+
+@requires_cuda
+@pytest.mark.parametrize('xc', ['nn-lsda', 'nn-gga', 'nn-metagga', 'nn-nra'])
+def test_cpu_and_gpu_energies_agree(xc):
+    mol = gto.M(atom='O 0 0 0.1173; H 0 0.7572 -0.4692; H 0 -0.7572 -0.4692', basis='6-31g',
+                verbose=0)
+    energies = []
+    try:
+        for device in ('cpu', 'cuda'):
+            pyscf_ml.set_device(device)
+            mf = dft.RKS(mol, xc=xc)
+            mf.conv_tol = 1e-11
+            energies.append(mf.kernel())
+    finally:
+        pyscf_ml.set_device(None)
+    assert abs(energies[0] - energies[1]) < 1e-8

@@ -1,0 +1,73 @@
+'''Bad input gives a clear error, never a silent wrong number.'''
+import os
+
+import numpy as np
+import pytest
+import torch
+from pyscf import dft, gto
+
+import pyscf_ml.xc as nnxc
+from pyscf_ml.modelcard import WeightFileError
+from pyscf_ml.weights import path as weights_path
+
+
+@pytest.fixture
+def mol():
+    return gto.M(atom='H 0 0 0; F 0 0 0.92', basis='6-31g', verbose=0)
+
+
+def test_unknown_nn_name_lists_registered(mol):
+    mf = dft.RKS(mol, xc='nn-foo')
+    with pytest.raises(KeyError) as err:
+        mf.kernel()
+    for name in ('nn-lsda', 'nn-gga', 'nn-metagga', 'nn-nra'):
+        assert name in str(err.value)
+
+
+def test_missing_weight_file_named(tmp_path):
+    missing = str(tmp_path / 'nowhere.pt')
+    with pytest.raises(WeightFileError, match='nowhere.pt'):
+        nnxc.register('x-missing', 'nn-gga', missing)
+
+
+def test_corrupt_weight_file_named(tmp_path):
+    bad = tmp_path / 'corrupt.pt'
+    bad.write_bytes(open(weights_path('nn_gga.pt'), 'rb').read()[:500])
+    with pytest.raises(WeightFileError, match='corrupt.pt'):
+        nnxc.register('x-corrupt', 'nn-gga', str(bad))
+
+
+def test_weights_of_the_wrong_form_named(tmp_path):
+    with pytest.raises(WeightFileError, match='nn_gga.pt'):
+        nnxc.register('x-wrong', 'nn-metagga', weights_path('nn_gga.pt'))
+
+
+def test_card_mismatch_named(tmp_path):
+    '''A shipped-style file whose bytes changed after its card was written.'''
+    import shutil
+    shutil.copy(weights_path('nn_gga.json'), tmp_path / 'nn_gga.json')
+    state = torch.load(weights_path('nn_gga.pt'), weights_only=True)
+    state['state_dict']['fc4.bias'] += 1.0
+    torch.save(state, tmp_path / 'nn_gga.pt')
+    with pytest.raises(WeightFileError, match='sha256'):
+        nnxc.register('x-tampered', 'nn-gga', str(tmp_path / 'nn_gga.pt'))
+
+
+def test_nan_from_network_stops_with_region(mol, tmp_path):
+    fn = nnxc.register('x-nan', 'nn-gga', weights_path('nn_gga.pt'))
+    try:
+        net = fn.net()
+        # make the network return NaN for inputs with high density (first feature large)
+        net.fc1.weight.data[0, 0] = float('inf')
+        mf = dft.RKS(mol, xc='x-nan')
+        with pytest.raises(nnxc.NonFiniteXCError, match='density region'):
+            mf.kernel()
+    finally:
+        nnxc.unregister('x-nan')
+
+
+def test_nra_has_no_second_derivatives(mol):
+    mf = dft.RKS(mol, xc='nn-nra').newton()
+    mf.grids.level = 0
+    with pytest.raises(NotImplementedError, match='nonlocal'):
+        mf.kernel()

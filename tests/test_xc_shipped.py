@@ -1,0 +1,43 @@
+'''The shipped nn-* weights: produced by our training code (model cards), never the published
+files, and physically sensible for their first training stage.'''
+import json
+
+import pytest
+from pyscf import dft, gto
+
+import pyscf_ml  # noqa: F401
+from pyscf_ml.modelcard import sha256_of
+from pyscf_ml.weights import path as weights_path
+
+PUBLISHED_SHA256 = {  # ../shared/reference/nagai2020/README.md
+    'c41f35233da0c2d96d28b7edc6951f30d6dc4658b137b906517130213c26c7ef',
+    'dd40b6e027adcbd8985463d42e1e5bc073f92218fcf996655f40ac3ef698f158',
+    '5697d150434c33a67691983545ae7622ad7de07fd65d273edf0df01a66a89401',
+    '4985a33d07c81ed81d63ede41200bcc4f157aae7fdc2b2c6549629af4bb65122'}
+TARGET = {'nn-lsda': 'lda,vwn5', 'nn-gga': 'pbe', 'nn-metagga': 'scan', 'nn-nra': 'scan'}
+
+
+@pytest.mark.parametrize('name', sorted(TARGET))
+def test_model_card(name):
+    stem = name.replace('-', '_')
+    card = json.load(open(weights_path(stem + '.json')))
+    assert card['form'] == name
+    assert card['sha256'] == sha256_of(weights_path(stem + '.pt'))
+    assert card['sha256'] not in PUBLISHED_SHA256
+    assert card['command'].startswith('python -m pyscf_ml.train xc')
+    assert card['commit'] and card['training_data']['sha256']
+
+
+@pytest.mark.parametrize('name', ['nn-lsda', 'nn-gga', 'nn-metagga'])
+def test_close_to_the_functional_it_was_fitted_to(name):
+    '''Stage 1 fits the target's energy density; SCF energies of a molecule outside the
+    training set must land near the target's (within 25 mHa, vs ~400 mHa between LDA and
+    PBE).'''
+    mol = gto.M(atom='C 0 0 0; O 0 0 1.16; O 0 0 -1.16', basis='6-31g', verbose=0)  # CO2
+    energies = []
+    for xc in (name, TARGET[name]):
+        mf = dft.RKS(mol, xc=xc)
+        mf.grids.level = 1
+        energies.append(mf.kernel())
+        assert mf.converged
+    assert abs(energies[0] - energies[1]) < 25e-3
