@@ -20,7 +20,6 @@ Example::
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 import torch
@@ -178,7 +177,8 @@ def main(argv=None):
         prog.update(j + 1, mol=name, npts=0 if s is None else len(s['rho']),
                     failed=state['failed'])
     save_checkpoint(args.out, samples=state['samples'], args=vars(args),
-                    command='python -m pyscf_ml.data ofdft ' + ' '.join(sys.argv[1:] if argv is None else argv))
+                    command='python -m pyscf_ml.data ofdft ' +
+                    ' '.join(sys.argv[1:] if argv is None else argv))
     if os.path.exists(partial):
         os.remove(partial)
     prog.close()

@@ -15,14 +15,30 @@ Matrices live in the padded slot layout of :class:`~pyscf_ml.guess.ao_order.Slot
 gathered into PySCF's AO order at the end.  Positions are in Bohr, output in Hartree.  No PySCF
 import here: the model sees atomic numbers, positions and the shell list of each element.
 '''
+import contextlib
 import math
 
+import e3nn
 import torch
 from e3nn import o3
 from e3nn.math import soft_one_hot_linspace
 from e3nn.nn import FullyConnectedNet, Gate
 
 from pyscf_ml.guess.ao_order import SlotLayout, float64_default, xyz_to_e3nn
+
+
+@contextlib.contextmanager
+def _building():
+    '''Build e3nn modules in float64 (exact Clebsch-Gordan tables, see ao_order) and without
+    opt_einsum path search, which costs seconds per model build and gains nothing measurable
+    at these sizes.'''
+    old = e3nn.get_optimization_defaults()['optimize_einsums']
+    e3nn.set_optimization_defaults(optimize_einsums=False)
+    try:
+        with float64_default():
+            yield
+    finally:
+        e3nn.set_optimization_defaults(optimize_einsums=old)
 
 
 def _tp_instructions(irreps1, irreps2, irreps_out, mode):
@@ -112,7 +128,7 @@ class HamiltonianModel(torch.nn.Module):
         zmap = torch.full((119,), -1, dtype=torch.long)
         zmap[self.elements] = torch.arange(len(self.elements))
         self.register_buffer('zmap', zmap, persistent=False)
-        with float64_default():
+        with _building():
             self.irreps = o3.Irreps([(mul, (l, (-1) ** l)) for l in range(lmax + 1)])
             self.irreps_sh = o3.Irreps.spherical_harmonics(lmax)
             lblock = 2 * self.layout.lmax
@@ -142,6 +158,11 @@ class HamiltonianModel(torch.nn.Module):
                 o3.Linear(self.irreps_pair, block_irreps, biases=True) for _ in range(nel))
             self.head_pair = torch.nn.ModuleList(
                 o3.Linear(self.irreps_pair, block_irreps, biases=True) for _ in range(nel * nel))
+            # zero readouts: training starts from the baseline + on-site reference instead of
+            # first unlearning random output (measured: ~6x lower error after 300 steps)
+            with torch.no_grad():
+                for head in [*self.head_site, *self.head_pair]:
+                    head.weight.zero_()
             # invariant on-site reference (per element, per shell pair of equal l: c * identity),
             # fitted to data before training so the network learns a residual
             self.register_buffer('site_ref', torch.zeros(nel, ns, ns))
@@ -193,7 +214,7 @@ class HamiltonianModel(torch.nn.Module):
                 out_site[sel] = self.head_site[e](site[sel]) @ self.cg.T * self.out_scale
         out_pair = torch.zeros(len(src), ns * ns, dtype=pos.dtype, device=pos.device)
         ptype = el[dst] * nel + el[src]
-        for t in torch.unique(ptype).tolist():
+        for t in torch.unique(ptype).tolist():           # ... and over element pairs
             sel = (ptype == t).nonzero(as_tuple=True)[0]
             out_pair[sel] = self.head_pair[t](pair[sel]) @ self.cg.T * self.out_scale
         out_site = out_site.view(-1, ns, ns) + 0.5 * self.site_ref[el]

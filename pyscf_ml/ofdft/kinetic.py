@@ -39,7 +39,6 @@ class KineticFunctional:
     name = 'none'
 
     def energy_and_potential(self, rho, grid):
-        rho0 = rho[0] if rho.ndim == 2 else rho
         return 0.0, np.zeros_like(rho)
 
     @property

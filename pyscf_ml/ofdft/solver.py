@@ -2,8 +2,9 @@
 
 The density matrix is rank one, D = N a a^T / (a^T S a): rho >= 0 and int rho = N hold by
 construction, T_vW = Tr(T D) is exact, and PySCF's J (exact or density fitted) and libxc XC
-apply unchanged.  E(a) is minimised with L-BFGS (scipy) in orthonormalised coordinates
-a = X c, X = S^{-1/2}; the analytic gradient is
+apply unchanged.  E(a) is minimised with L-BFGS (scipy) in coordinates a = X c with X
+the eigenvectors of the kinetic matrix in the orthonormalised AO space scaled by
+1/sqrt(t + 1) (a kinetic preconditioner); the analytic gradient is
 
     dE/da = 2N/s (F a - (a^T F a / s) S a),   s = a^T S a,   F = dE/dD.
 
@@ -15,7 +16,7 @@ import warnings
 
 import numpy as np
 import scipy.optimize
-from pyscf import dft, gto, lib, scf
+from pyscf import df, dft, gto, lib, scf
 from pyscf.lib import logger
 
 from pyscf_ml.ofdft import kinetic as kinetic_mod
@@ -32,13 +33,15 @@ def _ao_blocks(of):
     mol, grids = of.mol, of.grids
     deriv = 1 if of._xctype == 'GGA' else 0
     ng = grids.weights.size
-    blk = max(64, int(of.max_memory * 1e6 / 8 / (4 * mol.nao) / 2))
+    ncomp = 4 if deriv else 1
+    blk = max(64, int(of.max_memory * 1e6 / 8 / (ncomp * mol.nao) / 4))
     blocks = []
     for p0 in range(0, ng, blk):
         p1 = min(ng, p0 + blk)
         ao = mol.eval_gto('GTOval_sph_deriv1' if deriv else 'GTOval_sph', grids.coords[p0:p1])
         blocks.append((p0, p1, ao))
-    of._ao_cache = blocks
+    if ng * mol.nao * ncomp * 8 < of.max_memory * 1e6 / 2:   # keep AO values if they fit
+        of._ao_cache = blocks
     return blocks
 
 
@@ -86,13 +89,28 @@ def _grid_fock_vec(of, a, v):
     return out
 
 
+def get_j(of, dm):
+    '''Coulomb matrix: exact (PySCF) or density fitted with the 3-index tensor kept in memory
+    (PySCF's DF get_j recomputes integrals for small systems: 10x slower here).'''
+    if of._df is None:
+        return of._jmf.get_j(of.mol, dm)
+    nao = dm.shape[0]
+    dmtril = lib.pack_tril(dm + dm.T)       # off-diagonal pairs counted twice
+    idx = np.arange(nao)
+    dmtril[idx * (idx + 1) // 2 + idx] *= .5
+    vj = np.zeros_like(dmtril)
+    for cderi in of._df.loop():
+        vj += (cderi @ dmtril) @ cderi
+    return lib.unpack_tril(vj)
+
+
 def energy_and_grad(of, a):
     '''Total energy, dE/da and the energy components for AO coefficients ``a``.'''
     mol = of.mol
     nelec = mol.nelectron
     s = a @ of._ovlp @ a
     dm = nelec / s * np.outer(a, a)
-    vj = of._jmf.get_j(mol, dm)
+    vj = get_j(of, dm)
     e_vw = of._kin.vw_coeff * np.einsum('ij,ji->', of._tmat, dm)
     e_ne = np.einsum('ij,ji->', of._vnuc, dm)
     e_j = .5 * np.einsum('ij,ji->', vj, dm)
@@ -118,8 +136,9 @@ def energy_and_grad(of, a):
     grad = 2 * nelec / s * (fa - (a @ fa) / s * (of._ovlp @ a))
     comps = {'kinetic': e_vw + e_tg, 'kinetic_vw': e_vw, 'kinetic_grid': e_tg,
              'nuclear': e_ne, 'hartree': e_j, 'xc': e_xc, 'nuc_nuc': of.energy_nuc()}
+    comps = {k: float(v) for k, v in comps.items()}
     e_tot = e_vw + e_tg + e_ne + e_j + e_xc + comps['nuc_nuc']
-    return e_tot, grad, comps
+    return float(e_tot), grad, comps
 
 
 def fit_psi(of, dm):
@@ -147,9 +166,10 @@ class OFDFT(lib.StreamObject):
         xc : str
             any LDA or GGA libxc functional known to PySCF (no hybrids, meta-GGAs or NLC).
         conv_tol : float
-            energy change (Ha) between iterations at convergence.
+            L-BFGS stops when the energy decrease per iteration falls below this (Ha).
         conv_tol_grad : float
-            norm of the gradient in orthonormalised coordinates at convergence.
+            norm of the gradient per electron in the (kinetically preconditioned)
+            optimisation coordinates at convergence.
         max_cycle : int
             maximum number of L-BFGS iterations.
         init_guess : 'minao' (superposition of atomic densities) or 'hcore'.
@@ -159,7 +179,7 @@ class OFDFT(lib.StreamObject):
     ``psi`` (AO coefficients, int psi^2 = 1), ``make_rdm1()``, ``rho`` (density on ``grids``).
     '''
     conv_tol = 1e-10
-    conv_tol_grad = 1e-6
+    conv_tol_grad = 1e-4
     max_cycle = 500
     init_guess = 'minao'
     density_fit = False
@@ -250,11 +270,13 @@ class OFDFT(lib.StreamObject):
         # ill-conditioned that L-BFGS stalls; this acts as a kinetic preconditioner.
         t, v = np.linalg.eigh(self._orth.T @ self._tmat @ self._orth)
         self._coords = self._orth @ v / np.sqrt(np.maximum(t, 0) + 1.0)
-        jmf = scf.RHF(mol)
+        self._jmf = scf.RHF(mol)
+        self._jmf.verbose = 0
+        self._df = None
         if self.density_fit:
-            jmf = jmf.density_fit(None if self.density_fit is True else self.density_fit)
-        jmf.verbose = 0
-        self._jmf = jmf
+            self._df = df.DF(mol, None if self.density_fit is True else self.density_fit)
+            self._df.verbose = 0
+            self._df.build()
         self._ao_cache = None
         self._built = True
         return self
@@ -282,16 +304,19 @@ class OFDFT(lib.StreamObject):
         return self.mol.nelectron / (psi @ self._ovlp @ psi) * np.outer(psi, psi)
 
     def energy_tot(self, psi=None):
-        return energy_and_grad(self, self.psi if psi is None else psi)[0]
+        return self.energy_and_grad(self.psi if psi is None else psi)[0]
 
-    energy_and_grad = energy_and_grad
+    def energy_and_grad(self, psi):
+        '''(E, dE/dpsi, components) at AO coefficients ``psi`` (any normalisation).'''
+        if not self._built:
+            self.build()
+        return energy_and_grad(self, np.asarray(psi, dtype=float))
 
     # ------------------------------------------------------------------ kernel
     def kernel(self, psi0=None, dm0=None):
         '''Minimise the energy.  Start from AO coefficients ``psi0``, from a density matrix
         ``dm0`` (psi = sqrt(rho/N) fitted to it) or from ``init_guess``.  Returns e_tot.'''
-        if not self._built:
-            self.build()
+        self.build()    # cheap; picks up changes of kinetic, xc, grids since the last run
         log = logger.new_logger(self)
         cput0 = (logger.process_clock(), logger.perf_counter())
         self.dump_flags()
@@ -311,7 +336,9 @@ class OFDFT(lib.StreamObject):
         c0 = np.linalg.lstsq(x, a0, rcond=None)[0]
         c0 /= np.linalg.norm(c0)
 
-        state = {'it': 0, 'e_last': None, 'e': None, 'gnorm': None, 'de': None}
+        nelec = self.mol.nelectron
+        state = {'it': 0, 'e_last': None, 'e': None, 'gnorm': None}
+        self._last_c = c0
 
         def fun(c):
             e, g, _ = energy_and_grad(self, x @ c)
@@ -319,14 +346,14 @@ class OFDFT(lib.StreamObject):
             if not np.isfinite(e) or not np.all(np.isfinite(gc)):
                 raise FloatingPointError('non-finite energy or gradient')
             state['e'] = e
-            state['gnorm'] = np.linalg.norm(gc) * np.linalg.norm(c)   # invariant to the scale of c
+            # per electron and invariant to the scale of c (dE/da carries a factor 2N)
+            state['gnorm'] = np.linalg.norm(gc) * np.linalg.norm(c) / nelec
             return e, gc
 
         def callback(c):
             state['it'] += 1
             e = state['e']
             de = None if state['e_last'] is None else e - state['e_last']
-            state['de'] = de
             state['e_last'] = e
             self._last_c = np.array(c, copy=True)
             log.info('cycle= %d E= %.15g  delta_E= %s  |g|= %.3g', state['it'], e,
@@ -334,7 +361,8 @@ class OFDFT(lib.StreamObject):
             if state['gnorm'] < self.conv_tol_grad * 1e-2:
                 raise StopIteration   # numerically exact; stop before line-search noise
 
-        ftol = self.conv_tol / max(1.0, abs(self.energy_tot(a0)))
+        e0 = self.energy_tot(a0)
+        ftol = self.conv_tol / max(1.0, abs(e0)) if np.isfinite(e0) else self.conv_tol
         failure = None
         c_best = c0
         try:
@@ -351,15 +379,14 @@ class OFDFT(lib.StreamObject):
             failure = f'{type(e).__name__}: {e}'
             msg = failure
         if c_best is None:   # stopped in callback: re-evaluate at the last accepted point
-            c_best = self._last_c if hasattr(self, '_last_c') else c0
+            c_best = self._last_c
         a = x @ c_best
         if failure is None:
             e_tot, g, comps = energy_and_grad(self, a)
-            gnorm = np.linalg.norm(x.T @ g) * np.linalg.norm(c_best)
-            de = state['de']
-            self.converged = bool(np.isfinite(e_tot) and (
-                gnorm < self.conv_tol_grad or
-                (de is not None and abs(de) < self.conv_tol and gnorm < 1e2 * self.conv_tol_grad)))
+            gnorm = np.linalg.norm(x.T @ g) * np.linalg.norm(c_best) / nelec
+            # a stalled line search (scipy 'success' on ftol) with a large gradient is not
+            # convergence
+            self.converged = bool(np.isfinite(e_tot) and gnorm < self.conv_tol_grad)
         else:
             e_tot, gnorm, comps = np.nan, np.nan, {}
             self.converged = False

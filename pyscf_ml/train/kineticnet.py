@@ -76,10 +76,21 @@ def summarize(rows):
     return out
 
 
+def lr_at(step, nstep, lr):
+    '''10% linear warm-up, then cosine decay to 1% (a function of the step only, so that a
+    resumed run continues the same schedule).'''
+    warm = max(1, nstep // 10)
+    if step < warm:
+        return lr * (step + 1) / warm
+    x = min(1.0, (step - warm) / max(1, nstep - warm))
+    return lr * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * x)))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m pyscf_ml.train kineticnet', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--data', required=True, help='training file from pyscf_ml.data ofdft')
+    p.add_argument('--data', required=True,
+                   help='training file(s) from pyscf_ml.data ofdft, comma separated')
     p.add_argument('--test', help='held-out file (metrics for the model card)')
     p.add_argument('--out', default='runs/kineticnet', help='checkpoint/log directory')
     p.add_argument('--weights', help='where to write the final float64 weights (+ .json card)')
@@ -93,26 +104,32 @@ def main(argv=None):
     p.add_argument('--mul', type=int, default=6)
     p.add_argument('--hidden', type=int, default=24)
     p.add_argument('--resume', action='store_true')
+    p.add_argument('--init', help='start from these weights (fine-tuning) instead of random')
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     device = get_device()
     dtype = torch.float32
     os.makedirs(args.out, exist_ok=True)
-    blob = torch.load(args.data, map_location='cpu', weights_only=False)
-    samples = blob['samples']
+    blobs = [torch.load(f, map_location='cpu', weights_only=False)
+             for f in args.data.split(',')]
+    samples = [s for b in blobs for s in b['samples']]
     rng = np.random.default_rng(args.seed)
     perm = rng.permutation(len(samples))
     nval = max(1, int(args.val_frac * len(samples)))
     val = [samples[i] for i in perm[:nval]]
     train = [_to(samples[i], dtype, device) for i in perm[nval:]]
     species = sorted({int(z) for s in samples for z in s['z']})
-    model = KineticNet(species=species, n_radial=args.n_radial, mul=args.mul,
-                       hidden=args.hidden).to(device=device, dtype=dtype)
+    if args.init:
+        init = torch.load(args.init, map_location='cpu', weights_only=False)
+        model = KineticNet(**init['config'])
+        model.load_state_dict(init['state_dict'])
+        model = model.to(device=device, dtype=dtype)
+    else:
+        model = KineticNet(species=species, n_radial=args.n_radial, mul=args.mul,
+                           hidden=args.hidden).to(device=device, dtype=dtype)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     nstep = args.epochs * ((len(train) + args.batch - 1) // args.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=nstep,
-                                                pct_start=0.1)
     ckpt_path = os.path.join(args.out, 'checkpoint.pt')
     start, best = 0, (np.inf, None)
     if args.resume:
@@ -120,7 +137,6 @@ def main(argv=None):
         if ck is not None:
             model.load_state_dict(ck['model'])
             opt.load_state_dict(ck['opt'])
-            sched.load_state_dict(ck['sched'])
             start, best = ck['epoch'], ck['best']
             print(f'resumed from {ckpt_path} at epoch {start}', file=sys.stderr)
     prog = Progress(nstep, os.path.join(args.out, 'train.log'), every=10)
@@ -136,11 +152,13 @@ def main(argv=None):
                 (loss / len(order[b0:b0 + args.batch])).backward()
                 tot += loss.item()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            lr = lr_at(step, nstep, args.lr)
+            for group in opt.param_groups:
+                group['lr'] = lr
             opt.step()
-            sched.step()
             step += 1
             prog.update(step, epoch=epoch + 1, loss=tot / len(order[b0:b0 + args.batch]),
-                        lr=sched.get_last_lr()[0])
+                        lr=lr)
         vs = summarize(evaluate(model, val, dtype, device))
         line = (f'epoch {epoch + 1}: val T_P MAE {vs["all"]["mae_kcal"]:.3f} kcal/mol, '
                 f'max {vs["all"]["max_kcal"]:.3f}')
@@ -151,7 +169,7 @@ def main(argv=None):
             best = (vs['all']['mae_kcal'],
                     {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         save_checkpoint(ckpt_path, model=model.state_dict(), opt=opt.state_dict(),
-                        sched=sched.state_dict(), epoch=epoch + 1, best=best)
+                        epoch=epoch + 1, best=best)
     prog.close()
     model.load_state_dict(best[1])
     model = model.double()
@@ -169,8 +187,9 @@ def main(argv=None):
                name='kineticnet', architecture='KineticNet-style e3nn point convolutions: '
                'grid->atom density moments, 1 atom-atom tensor-product layer, atom->grid '
                'invariant readout; T_s = T_vW + C_F sum w rho^(5/3) softplus(F)',
-               config=model.config, data=blob.get('command', args.data),
-               data_args=blob.get('args'), command=cmd, commit=git_commit(),
+               config=model.config, data=[b.get('command', '') for b in blobs],
+               data_args=[b.get('args') for b in blobs], command=cmd, commit=git_commit(),
+               init=args.init,
                reference='RKS LDA (lda,vwn), unc-cc-pvdz, random Gaussian potentials',
                units='Hartree; metrics in kcal/mol', metrics=metrics,
                train_samples=len(train), val_samples=len(val),

@@ -83,14 +83,15 @@ def build_parser():
     p.add_argument('--name', default=None, help='model name for the card')
     p.add_argument('--epochs', type=int, default=50)
     p.add_argument('--batch-size', type=int, default=4)
-    p.add_argument('--lr', type=float, default=3e-3)
-    p.add_argument('--lr-final', type=float, default=3e-5)
+    p.add_argument('--lr', type=float, default=1e-2)
+    p.add_argument('--lr-final', type=float, default=1e-4)
     p.add_argument('--mul', type=int, default=16, help='channels per irrep')
     p.add_argument('--layers', type=int, default=2)
     p.add_argument('--lmax', type=int, default=2)
     p.add_argument('--max-train', type=int, default=None, help='use at most this many train samples')
     p.add_argument('--time-limit', type=float, default=None,
-                   help='minutes; stop after the epoch that passes it (still writes weights)')
+                   help='minutes of training in all (resumes included); the learning rate decays '
+                        'over it; stops after the epoch that passes it and still writes weights')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--resume', action='store_true')
     return p
@@ -114,7 +115,7 @@ def main(argv=None):
     ckpt_path = os.path.join(args.out, 'checkpoint.pt')
     ckpt = load_checkpoint(ckpt_path) if args.resume else None
     if ckpt:
-        model = build_model(ckpt['config']).to(device)
+        model = build_model(ckpt['config']).float().to(device)
     else:
         model = HamiltonianModel(shells, mul=args.mul, lmax=args.lmax, num_layers=args.layers)
         model.fit_site_reference([dict(Z=s['Z'], fock=s['target']) for s in split['train']])
@@ -122,19 +123,28 @@ def main(argv=None):
     data = {k: to_tensors(v, torch.float32, device) for k, v in split.items()}
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     nbatch = -(-len(data['train']) // args.batch_size)
-    gamma = (args.lr_final / args.lr) ** (1 / max(1, args.epochs * nbatch))
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
-    epoch0, best = 0, dict(val=float('inf'), state=None, epoch=-1)
+    epoch0, best, spent = 0, dict(val=float('inf'), state=None, epoch=-1), 0.
     if ckpt:
         model.load_state_dict(ckpt['model'])
         opt.load_state_dict(ckpt['opt'])
-        sched.load_state_dict(ckpt['sched'])
-        epoch0, best = ckpt['epoch'], ckpt['best']
+        epoch0, best, spent = ckpt['epoch'], ckpt['best'], ckpt['seconds']
         print(f'resumed at epoch {epoch0}', file=sys.stderr)
+
+    def set_lr(epoch_frac):
+        # exponential decay over the run; with --time-limit the clock may end it first, so the
+        # schedule follows whichever of epochs or time is further along
+        frac = epoch_frac / args.epochs
+        if args.time_limit:
+            frac = max(frac, (spent + time.perf_counter() - t0) / (60 * args.time_limit))
+        lr = args.lr * (args.lr_final / args.lr) ** min(1., frac)
+        for g in opt.param_groups:
+            g['lr'] = lr
+        return lr
 
     progress = Progress(args.epochs, os.path.join(args.out, 'train.log'), every=1)
     rng = np.random.default_rng(args.seed + epoch0)
     t0 = time.perf_counter()
+    lr = set_lr(epoch0)
     for epoch in range(epoch0, args.epochs):
         model.train()
         order = rng.permutation(len(data['train']))
@@ -147,7 +157,7 @@ def main(argv=None):
             opt.zero_grad()
             loss.backward()
             opt.step()
-            sched.step()
+            lr = set_lr(epoch + (k + 1) / nbatch)
             tot += loss.item()
         model.eval()
         val_mae = evaluate(model, data['val'])[0] if data['val'] else tot / nbatch
@@ -155,11 +165,11 @@ def main(argv=None):
             best = dict(val=val_mae, epoch=epoch + 1,
                         state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         save_checkpoint(ckpt_path, config=model.config, model=model.state_dict(),
-                        opt=opt.state_dict(), sched=sched.state_dict(), epoch=epoch + 1,
-                        best=best, args=vars(args))
+                        opt=opt.state_dict(), epoch=epoch + 1, best=best, args=vars(args),
+                        seconds=spent + time.perf_counter() - t0)
         progress.update(epoch + 1, rmse_uHa=float(np.sqrt(tot / nbatch) * 1e6),
-                        val_mae_uHa=float(val_mae * 1e6), lr=float(sched.get_last_lr()[0]))
-        if args.time_limit and time.perf_counter() - t0 > 60 * args.time_limit:
+                        val_mae_uHa=float(val_mae * 1e6), lr=float(lr))
+        if args.time_limit and spent + time.perf_counter() - t0 > 60 * args.time_limit:
             print(f'time limit reached after epoch {epoch + 1}', file=sys.stderr)
             break
     progress.close()
@@ -173,7 +183,7 @@ def main(argv=None):
         metrics['test_fock_mae_uHa_per_molecule'] = {n: v * 1e6 for n, v in per.items()}
     print(json.dumps(metrics, indent=1), file=sys.stderr)
     if args.weights:
-        save_weights(model, args, argv, split, metrics, time.perf_counter() - t0)
+        save_weights(model, args, argv, split, metrics, spent + time.perf_counter() - t0)
     return 0
 
 

@@ -1,0 +1,274 @@
+'''OF-DFT benchmark: learned kinetic energy on held-out data, density optimisation against
+Kohn-Sham, and wall time against system size.  One run prints three tables::
+
+    python benchmarks/ofdft.py [--heldout runs/ofdft_data/test.pt] [--quick]
+
+1. T_s error of KineticNet (T_vW + learned Pauli term) against KS on held-out geometries and
+   held-out random potentials (seed 1; training used seed 0), including H4, a molecule never
+   trained on.  kcal/mol.
+2. Density optimisation from a superposition-of-atomic-densities start (not the KS density):
+   energy and density error against RKS with the same XC (LDA), basis (unc-cc-pvdz) and grid,
+   for KineticNet, TF+1/9vW (classical baseline) and vW.
+3. Wall time of OF-DFT and RKS for linear H chains (density fitting in both), with the
+   exponent p of a fit t = c n^p over the largest sizes.
+4. Basis-set error of the representation rho = N psi^2.
+'''
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+from pyscf import dft, gto, lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from pyscf_ml.ofdft import OFDFT  # noqa: E402
+from pyscf_ml.ofdft.learned import load_model  # noqa: E402
+
+KCAL = 627.509474
+HELDOUT_CMD = [sys.executable, '-m', 'pyscf_ml.data', 'ofdft', '--molecules',
+               'H2,HeH+,H3+,LiH,H4', '--n-per-mol', '15', '--seed', '1', '--rho-min', '1e-8']
+MOLECULES = [  # (label, atom, charge, in training set)
+    ('H2', 'H 0 0 0; H 0 0 0.74', 0, True),
+    ('HeH+', 'He 0 0 0; H 0 0 0.774', 1, True),
+    ('H3+', 'H 0 0 0; H 0.87 0 0; H 0.435 0.7534 0', 1, True),
+    ('LiH', 'Li 0 0 0; H 0 0 1.595', 0, True),
+    ('He', 'He 0 0 0', 0, False),
+    ('H4 chain', 'H 0 0 0; H 0 0 0.9; H 0 0 1.8; H 0 0 2.7', 0, False),
+    ('LiH2+', 'Li 0 0 0; H 0 0 1.7; H 0 0 -1.7', 1, False),
+]
+
+
+def table(header, rows):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
+    line = '| ' + ' | '.join(str(h).ljust(w) for h, w in zip(header, widths)) + ' |'
+    out = [line, '|' + '|'.join('-' * (w + 2) for w in widths) + '|']
+    out += ['| ' + ' | '.join(str(c).ljust(w) for c, w in zip(r, widths)) + ' |' for r in rows]
+    return '\n'.join(out)
+
+
+def heldout_ts(path):
+    if not os.path.exists(path):
+        print(f'generating held-out data: {" ".join(HELDOUT_CMD)} --out {path}', flush=True)
+        subprocess.run(HELDOUT_CMD + ['--out', path], check=True, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+    samples = torch.load(path, weights_only=False)['samples']
+    model = load_model(device='cpu')
+    errs = {}
+    for s in samples:
+        with torch.no_grad():
+            tp = model(s['coords'], s['weights'], s['rho'], s['pos'], s['z']).item()
+        errs.setdefault(s['name'], []).append((s['T_vw'] + tp - s['T_s']) * KCAL)
+    rows = []
+    for name, e in errs.items():
+        e = np.array(e)
+        rows.append((name + ('' if name != 'H4' else ' (not trained)'), len(e),
+                     f'{np.mean(np.abs(e)):.2f}', f'{np.max(np.abs(e)):.2f}', f'{np.mean(e):+.2f}'))
+    allv = np.concatenate([np.array(v) for v in errs.values()])
+    rows.append(('all', len(allv), f'{np.mean(np.abs(allv)):.2f}', f'{np.max(np.abs(allv)):.2f}',
+                 f'{np.mean(allv):+.2f}'))
+    return table(('molecule', 'n', 'MAE T_s', 'max |err|', 'mean err'), rows)
+
+
+def density_opt(level, kinetics):
+    rows = []
+    for label, atom, charge, trained in MOLECULES:
+        mol = gto.M(atom=atom, charge=charge, basis='unc-cc-pvdz', verbose=0)
+        ks = dft.RKS(mol, xc='lda,vwn')
+        ks.grids.level = level
+        ks.conv_tol = 1e-10
+        e_ks = ks.kernel()
+        row = [label + ('' if trained else ' *'), f'{e_ks:.6f}']
+        for kin in kinetics:
+            of = OFDFT(mol, kinetic=kin, xc='lda,vwn')
+            of.grids.level = level
+            t0 = time.perf_counter()
+            e = of.kernel()
+            dt = time.perf_counter() - t0
+            rho_ks = dft.numint.NumInt().get_rho(mol, ks.make_rdm1(), of.grids)
+            drho = np.dot(of.grids.weights, np.abs(of.rho - rho_ks))
+            flag = '' if of.converged else ' (not conv.)'
+            row.append(f'{(e - e_ks) * KCAL:+.2f} / {drho:.3f}{flag} / {dt:.0f}s')
+        rows.append(row)
+        print(rows[-1], flush=True)
+    head = ['molecule', 'E_KS (Ha)'] + [f'{k}: dE kcal/mol / int|drho| / time' for k in kinetics]
+    return table(head, rows)
+
+
+def write_png(path, series, size=(480, 360)):
+    '''Log-log plot of wall time against n as a PNG with numpy + zlib only (matplotlib is not a
+    dependency).  No text: axes span the data, one gridline per decade of time and per
+    doubling of n; colours are given in the caption printed by the benchmark.'''
+    import struct
+    import zlib
+    w, h = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    xs = np.log([n for s in series.values() for n in s[0]])
+    ys = np.log([t for s in series.values() for t in s[1]])
+    x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+    pad = 40
+
+    def px(x, y):
+        return (int(pad + (x - x0) / (x1 - x0) * (w - 2 * pad)),
+                int(h - pad - (y - y0) / (y1 - y0) * (h - 2 * pad)))
+    for k in range(int(np.floor(y0 / np.log(10))), int(np.ceil(y1 / np.log(10))) + 1):
+        _, yy = px(x0, k * np.log(10))
+        if pad <= yy < h - pad:
+            img[yy, pad:w - pad] = 200
+    n = 2 ** np.arange(0, 12)
+    for v in n:
+        xx, _ = px(np.log(v), y0)
+        if pad <= xx < w - pad:
+            img[pad:h - pad, xx] = 220
+    img[h - pad, pad:w - pad] = 0
+    img[pad:h - pad, pad] = 0
+    for (ns, ts, colour) in series.values():
+        pts = [px(np.log(a), np.log(b)) for a, b in zip(ns, ts)]
+        for (xa, ya), (xb, yb) in zip(pts[:-1], pts[1:]):
+            for t in np.linspace(0, 1, 400):
+                x, y = int(round(xa + t * (xb - xa))), int(round(ya + t * (yb - ya)))
+                img[y - 1:y + 2, x - 1:x + 2] = colour
+        for x, y in pts:
+            img[y - 4:y + 5, x - 4:x + 5] = colour
+    raw = b''.join(b'\x00' + img[i].tobytes() for i in range(h))
+
+    def chunk(tag, data):
+        return (struct.pack('>I', len(data)) + tag + data +
+                struct.pack('>I', zlib.crc32(tag + data) & 0xffffffff))
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
+                + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
+
+
+COLOURS = {'RKS': (200, 30, 30), 'tf+1/9vw': (30, 60, 200), 'kineticnet': (20, 150, 40)}
+
+
+def _fit(ns, ts, nfit=3):
+    p = np.polyfit(np.log(ns[-nfit:]), np.log(ts[-nfit:]), 1)[0]
+    return p
+
+
+def scaling(sizes, kinetics, learned_max):
+    rows = []
+    times = {k: [] for k in ['RKS'] + list(kinetics)}
+    for n in sizes:
+        atom = '; '.join(f'H 0 0 {0.9 * i:.3f}' for i in range(n))
+        mol = gto.M(atom=atom, basis='unc-cc-pvdz', verbose=0)
+        ks = dft.RKS(mol, xc='lda,vwn').density_fit()
+        ks.grids.level = 2
+        t0 = time.perf_counter()
+        e_ks = ks.kernel()
+        times['RKS'].append(time.perf_counter() - t0)
+        row = [n, mol.nao, f'{times["RKS"][-1]:.2f} ({getattr(ks, "cycles", "?")} it)']
+        for kin in kinetics:
+            if kin == 'kineticnet' and n > learned_max:
+                row.append('-')
+                continue
+            of = OFDFT(mol, kinetic=kin, xc='lda,vwn')
+            of.density_fit = True
+            of.grids.level = 2
+            t0 = time.perf_counter()
+            of.kernel()
+            times[kin].append(time.perf_counter() - t0)
+            conv = 'conv' if of.converged else 'NOT conv'
+            row.append(f'{times[kin][-1]:.2f} ({of.niter} it, {conv})')
+        rows.append(row)
+        print(rows[-1], flush=True)
+    ns = np.array(sizes, dtype=float)
+    fit = ['fitted exponent p (t ~ n^p, last 3 sizes)', '', f'{_fit(ns, times["RKS"]):.2f}']
+    fit += [f'{_fit(ns[:len(times[k])], times[k]):.2f}' for k in kinetics]
+    rows.append(fit)
+    scaling.times = {k: (sizes[:len(v)], v, COLOURS[k]) for k, v in times.items()}
+    return table(['n(H)', 'nao', 'RKS time (s)'] + [f'OF {k} time (s)' for k in kinetics], rows)
+
+
+def basis_error(level):
+    '''Basis-set error of the representation rho = N psi^2.  (a) vW OF-DFT equals RKS in the
+    same basis for two electrons, so its basis error is the AO basis error: H2 energies
+    against the largest basis.  (b) For more electrons rho_KS is not a square: L1 error of
+    the best psi^2 (psi = sqrt(rho_KS/N) fitted in the AO basis) and the vW energy of it.'''
+    from pyscf_ml.ofdft.solver import fit_psi, rho_on_grid
+    rows = []
+    bases = ['unc-6-31g', 'unc-cc-pvdz', 'unc-cc-pvtz', 'unc-cc-pvqz']
+    ref = None
+    for basis in reversed(bases):
+        mol = gto.M(atom='H 0 0 0; H 0 0 0.74', basis=basis, verbose=0)
+        of = OFDFT(mol, kinetic='vw', xc='lda,vwn')
+        of.grids.level = 3
+        e = of.kernel()
+        ref = e if ref is None else ref
+        rows.append(('H2, OF-vW (= RKS)', basis, mol.nao, f'{e:.6f}',
+                     f'{(e - ref) * 1e3:+.3f}', ''))
+    for atom, name in [('Li 0 0 0; H 0 0 1.595', 'LiH'),
+                       ('O 0 0 0; H 0 0.757 0.587; H 0 -0.757 0.587', 'H2O')]:
+        for basis in ['unc-cc-pvdz', 'unc-cc-pvtz']:
+            mol = gto.M(atom=atom, basis=basis, verbose=0)
+            ks = dft.RKS(mol, xc='lda,vwn')
+            ks.grids.level = level
+            ks.kernel()
+            of = OFDFT(mol, kinetic='vw')
+            of.grids.level = level
+            of.build()
+            a = fit_psi(of, ks.make_rdm1())
+            rho_fit = rho_on_grid(of, a)
+            rho_ks = dft.numint.NumInt().get_rho(mol, ks.make_rdm1(), of.grids)
+            l1 = np.dot(of.grids.weights, np.abs(rho_fit - rho_ks))
+            rows.append((f'{name}: fit of N psi^2 to rho_KS', basis, mol.nao, '', '',
+                         f'{l1:.4f}'))
+    return table(('system', 'basis', 'nao', 'E (Ha)', 'E - E(largest) mHa',
+                  'int|rho_fit - rho_KS| (e)'), rows)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--heldout', default=os.path.join(ROOT, 'runs', 'ofdft_data', 'test.pt'))
+    p.add_argument('--level', type=int, default=2, help='grid level (the training grid)')
+    p.add_argument('--sizes', default='4,8,16,24,32')
+    p.add_argument('--learned-max', type=int, default=16,
+                   help='largest chain for KineticNet timings (its grid-atom edges grow fast)')
+    p.add_argument('--quick', action='store_true', help='smaller scaling run')
+    p.add_argument('--out', help='also write the tables as markdown to this file')
+    p.add_argument('--png', help='write the wall-time plot (log-log) to this PNG file')
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    lib.num_threads(1)
+    sizes = [int(x) for x in ('4,8,16' if args.quick else args.sizes).split(',')]
+    t0 = time.perf_counter()
+    out = []
+
+    def emit(text=''):
+        print(text, flush=True)
+        out.append(text)
+    emit('## 1. Learned T_s against KS on held-out geometries and potentials (kcal/mol)\n')
+    emit(heldout_ts(args.heldout) + '\n')
+    emit('## 2. Density optimisation from a SAD start against RKS-LDA (unc-cc-pvdz, grid '
+         f'level {args.level}); * = molecule not in training\n')
+    emit(density_opt(args.level, ['kineticnet', 'tf+1/9vw', 'vw']) + '\n')
+    emit('## 3. Wall time against H-chain length (unc-cc-pvdz, LDA, density fitting, '
+         'grid level 2, 1 thread)\n')
+    emit(scaling(sizes, ['tf+1/9vw', 'kineticnet'], args.learned_max) + '\n')
+    if args.png:
+        write_png(args.png, scaling.times)
+        emit(f'PNG: {os.path.relpath(args.png, ROOT)} (log-log, x: n(H) with a vertical line '
+             'per doubling, y: wall time with a line per decade; red RKS, blue OF TF+1/9vW, '
+             'green OF KineticNet)\n')
+    emit('## 4. Basis-set error of the representation rho = N psi^2\n')
+    emit(basis_error(args.level) + '\n')
+    emit(f'total benchmark time {time.perf_counter() - t0:.0f} s')
+    if args.out:
+        cmd = 'python benchmarks/ofdft.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
+        with open(args.out, 'w') as f:
+            f.write(f'# OF-DFT benchmark\n\nCommand: `{cmd}`  \n'
+                    f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, '
+                    f'pyscf {__import__("pyscf").__version__}, torch {torch.__version__}, '
+                    f'{os.cpu_count()} shared CPU cores, 1 thread.\n\n')
+            f.write('\n'.join(out) + '\n')
+
+
+if __name__ == '__main__':
+    main()

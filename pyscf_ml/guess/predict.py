@@ -1,0 +1,174 @@
+'''Public prediction API: Fock matrix, orbital energies, coefficients and density matrix.
+
+>>> from pyscf import gto
+>>> from pyscf_ml.guess import predict
+>>> mol = gto.M(atom='O 0 0 0.12; H 0 0.76 -0.47; H 0 -0.76 -0.47', basis='cc-pvdz')
+>>> res = predict.orbitals(mol)           # default transferable H/C/N/O model
+>>> res['fock'].shape == (mol.nao, mol.nao)
+True
+
+Models predict in their own basis (def2-SVP); results for another basis are projected: with
+A = S_tm S_m^-1 (S_tm the cross overlap), F_t = A F_m A^T, i.e. the Fock operator
+sum_i |phi_i> e_i <phi_i| of the model-basis orbitals, expressed in the target AOs.  Parts of the
+target space the model basis cannot reach get orbital energy 0 and end up virtual.
+
+``model`` arguments accept a shipped name ('hcno' (default), 'water', 'ethanol', ...), the path of
+a weight file written by ``python -m pyscf_ml.train phisnet --weights``, or a loaded
+:class:`Predictor`.
+'''
+import functools
+import os
+
+import numpy
+import scipy.linalg
+import torch
+from pyscf import gto
+
+from pyscf_ml import weights
+from pyscf_ml.device import get_device
+from pyscf_ml.guess.ao_order import SlotLayout
+from pyscf_ml.guess.baseline import baseline_fock
+from pyscf_ml.guess.model import build_model
+from pyscf_ml.modelcard import WeightFileError, read_card, verify_weights
+
+DEFAULT_MODEL = 'hcno'
+
+
+def shipped_models():
+    '''Names of the shipped models (weight files pyscf_ml/weights/phisnet_<name>.pt).'''
+    return sorted(f[len('phisnet_'):-3] for f in os.listdir(weights.WEIGHTS_DIR)
+                  if f.startswith('phisnet_') and f.endswith('.pt'))
+
+
+def _resolve(model):
+    '''(weights path, card path or None, card required?)'''
+    model = model or DEFAULT_MODEL
+    if os.path.sep in model or model.endswith('.pt'):
+        card = os.path.splitext(model)[0] + '.json'
+        return model, (card if os.path.exists(card) else None), False
+    return (weights.path(f'phisnet_{model}.pt'), weights.path(f'phisnet_{model}.json'), True)
+
+
+class Predictor:
+    '''A loaded Hamiltonian model and what it can serve.'''
+
+    def __init__(self, path, card=None, dtype=torch.float32):
+        try:
+            blob = torch.load(path, map_location='cpu', weights_only=True)
+            self.model = build_model(blob['config'])
+            self.model.load_state_dict(blob['state_dict'])
+        except WeightFileError:
+            raise
+        except Exception as e:   # unreadable, truncated or foreign file: name it
+            raise WeightFileError(f'weight file {path} could not be loaded: {e}') from None
+        self.path = path
+        self.card = card or {}
+        self.name = self.card.get('name', os.path.basename(path))
+        self.basis = blob.get('basis', 'def2-svp')
+        # float32 inference: ~1/3 faster on CPU, and its ~1e-6 Ha rounding is far below the
+        # model's error; the float64 baseline F0 is added outside the network
+        self.dtype = dtype
+        self.model = self.model.to(dtype=dtype, device=get_device()).eval()
+        self.layout = SlotLayout(self.model.config['shells'])
+
+    @property
+    def elements(self):
+        return sorted(self.layout.shells)
+
+    def unsupported(self, mol):
+        '''Why this model cannot serve ``mol`` (a string), or None.'''
+        if getattr(mol, 'natm', 0) == 0:
+            return 'the molecule has no atoms'
+        if mol.has_ecp():
+            return 'the molecule uses ECPs'
+        charges = [int(q) for q in mol.atom_charges()]
+        if any(q == 0 for q in charges):
+            return 'the molecule has ghost atoms'
+        if any(a[0].upper().startswith('X') for a in mol._atom):
+            return 'the molecule has dummy atoms'
+        missing = sorted({mol.atom_pure_symbol(a) for a, q in enumerate(charges)
+                          if q not in self.layout.shells})
+        if missing:
+            return f'model {self.name} has no parameters for element(s) {", ".join(missing)}'
+        return None
+
+    def model_mol(self, mol):
+        '''The molecule in the model's basis (same atoms, charge and spin).'''
+        atoms = [(mol.atom_pure_symbol(a), mol.atom_coord(a)) for a in range(mol.natm)]
+        return gto.M(atom=atoms, unit='Bohr', basis=self.basis, charge=mol.charge,
+                     spin=mol.spin, cart=False, verbose=0)
+
+    @torch.no_grad()
+    def fock_model_basis(self, mol):
+        '''Predicted Fock matrix in the model's basis (PySCF AO order) and that molecule.'''
+        molm = self.model_mol(mol)
+        device = next(self.model.parameters()).device
+        z = torch.as_tensor(molm.atom_charges(), dtype=torch.long, device=device)
+        pos = torch.as_tensor(molm.atom_coords(), dtype=self.dtype, device=device)
+        delta = self.model.fock(z, pos)[0].cpu().numpy().astype(numpy.float64)
+        return baseline_fock(molm) + delta, molm
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path, card_path, required, mtime):
+    card = None
+    if card_path is not None:
+        card = read_card(card_path) if (required or os.path.exists(card_path)) else None
+    if card is not None:
+        verify_weights(path, card)
+    elif not os.path.isfile(path):
+        raise WeightFileError(f'weight file {path} not found')
+    return Predictor(path, card)
+
+
+def load_model(model=None):
+    '''A :class:`Predictor` for a shipped name, a weight-file path or a Predictor (as is).
+    Raises WeightFileError (naming the file) for missing, corrupt or unreadable weights.'''
+    if isinstance(model, Predictor):
+        return model
+    path, card, required = _resolve(model)
+    if required and not os.path.exists(path):
+        known = ', '.join(shipped_models()) or 'none'
+        raise WeightFileError(f'weight file {path} not found (shipped models: {known})')
+    mtime = os.path.getmtime(path) if os.path.exists(path) else None
+    return _load_cached(os.path.abspath(path), card, required, mtime)
+
+
+def project_fock(fock_m, mol_m, mol):
+    '''F_t = A F_m A^T with A = S_tm S_m^-1: the model-basis Fock operator in mol's AOs.'''
+    s_m = mol_m.intor_symmetric('int1e_ovlp')
+    s_tm = gto.intor_cross('int1e_ovlp', mol, mol_m)
+    a = scipy.linalg.solve(s_m, s_tm.T, assume_a='pos').T
+    return a @ fock_m @ a.T
+
+
+def same_basis(mol_m, mol):
+    if mol.cart or mol.nao_nr() != mol_m.nao_nr():
+        return False
+    s = mol.intor_symmetric('int1e_ovlp')
+    return numpy.allclose(gto.intor_cross('int1e_ovlp', mol, mol_m), s, atol=1e-12)
+
+
+def fock(mol, model=None):
+    '''Predicted (PBE/def2-SVP-quality) Fock matrix in mol's own AO basis.'''
+    pred = load_model(model)
+    reason = pred.unsupported(mol)
+    if reason:
+        raise ValueError(reason)
+    f_m, mol_m = pred.fock_model_basis(mol)
+    return f_m if same_basis(mol_m, mol) else project_fock(f_m, mol_m, mol)
+
+
+def orbitals(mol, model=None):
+    '''Prediction for a closed- or open-shell molecule in mol's basis, as a dict:
+    fock, ovlp, mo_energy, mo_coeff, mo_occ (aufbau, per spin: shape (2, nmo)), dm (alpha+beta).
+    '''
+    f = fock(mol, model)
+    s = mol.intor_symmetric('int1e_ovlp')
+    e, c = scipy.linalg.eigh(f, s)
+    na, nb = mol.nelec
+    occ = numpy.zeros((2, len(e)))
+    occ[0, :na] = 1
+    occ[1, :nb] = 1
+    dm = (c * occ.sum(0)) @ c.T
+    return dict(fock=f, ovlp=s, mo_energy=e, mo_coeff=c, mo_occ=occ, dm=dm)

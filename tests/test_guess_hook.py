@@ -1,0 +1,154 @@
+'''mf.init_guess = 'phisnet': valid densities for every SCF flavour, logged MINAO fallbacks,
+and every other init_guess key exactly as before (pyscf_ml.guess.hook).'''
+import io
+import os
+
+import numpy as np
+import pytest
+import torch
+from pyscf import dft, gto, scf
+from pyscf.scf import hf
+
+import pyscf_ml.guess
+from pyscf_ml.guess import hook
+from pyscf_ml.guess.model import HamiltonianModel
+from pyscf_ml.modelcard import write_card
+
+SHELLS = {1: [0, 0, 1], 8: [0, 0, 0, 1, 1, 2]}
+WATER = 'O 0 0 0.12; H 0 0.76 -0.47; H 0 -0.76 -0.47'
+
+
+@pytest.fixture(scope='module')
+def weights(tmp_path_factory):
+    '''A small H/O model (random weights) saved like the training CLI saves one, with a card.'''
+    torch.manual_seed(0)
+    model = HamiltonianModel(SHELLS, mul=4, num_layers=1)
+    path = str(tmp_path_factory.mktemp('w') / 'phisnet_test.pt')
+    torch.save(dict(config=model.config, state_dict=model.state_dict(), basis='def2-svp'), path)
+    write_card(path[:-3] + '.json', path, name='test')
+    return path
+
+
+def _log(mf):
+    mf.stdout = io.StringIO()
+    mf.verbose = 4
+    return mf
+
+
+def _nelec(dm, s, ghf=False):
+    if ghf:
+        n = s.shape[0] // 2
+        return (np.einsum('ij,ji', dm[:n, :n], s[:n, :n]), np.einsum('ij,ji', dm[n:, n:], s[n:, n:]))
+    if dm.ndim == 3:
+        return tuple(np.einsum('ij,ji', d, s) for d in dm)
+    return (np.einsum('ij,ji', dm, s),)
+
+
+FLAVOURS = {
+    'RHF': lambda m: scf.RHF(m), 'RKS': lambda m: dft.RKS(m, xc='pbe'),
+    'UHF': lambda m: scf.UHF(m), 'UKS': lambda m: dft.UKS(m, xc='pbe'),
+    'ROHF': lambda m: scf.ROHF(m), 'ROKS': lambda m: dft.ROKS(m, xc='pbe'),
+    'GHF': lambda m: scf.GHF(m), 'RHF-DF': lambda m: scf.RHF(m).density_fit(),
+    'RKS-newton': lambda m: dft.RKS(m, xc='pbe').newton(),
+    'UHF-DF-newton': lambda m: scf.UHF(m).density_fit().newton(),
+}
+
+
+@pytest.mark.parametrize('basis', ['def2-svp', 'sto-3g'])   # model basis, and projected
+@pytest.mark.parametrize('flavour', sorted(FLAVOURS))
+def test_electron_count_per_spin(weights, flavour, basis):
+    closed = flavour in ('RHF', 'RKS', 'RHF-DF', 'RKS-newton')
+    # open shells: H2O+ (no degenerate orbitals, unlike OH, whose pi pair is exactly degenerate)
+    mol = gto.M(atom=WATER, charge=0 if closed else 1, spin=0 if closed else 1, basis=basis,
+                verbose=0)
+    mf = _log(FLAVOURS[flavour](mol))
+    dm = mf.get_init_guess(key='phisnet:' + weights)
+    assert 'Initial guess from the learned Hamiltonian model test' in mf.stdout.getvalue()
+    assert 'WARN' not in mf.stdout.getvalue()
+    s = mf.get_ovlp()
+    ref = mf.init_guess_by_minao()           # same shape and spin layout as PySCF's own guess
+    assert np.asarray(dm).shape == np.asarray(ref).shape
+    na, nb = mol.nelec
+    want = (na + nb,) if np.asarray(dm).ndim == 2 and flavour != 'GHF' else (na, nb)
+    assert np.allclose(_nelec(np.asarray(dm), s, flavour == 'GHF'), want, atol=1e-8)
+    assert np.abs(np.asarray(dm) - np.asarray(ref)).max() > 1e-3   # not MINAO in disguise
+
+
+def test_kernel_uses_key_and_reaches_same_energy(weights):
+    mol = gto.M(atom=WATER, basis='sto-3g', verbose=0)
+    e_ref = scf.RHF(mol).kernel()
+    mf = _log(scf.RHF(mol))
+    mf.init_guess = 'phisnet:' + weights
+    assert abs(mf.kernel() - e_ref) < 1e-8
+    assert 'learned Hamiltonian model' in mf.stdout.getvalue()
+    # the module-level helper reaches the wrapped method too
+    dm = scf.hf.get_init_guess(mol, 'phisnet:' + weights)
+    assert abs(np.einsum('ij,ji', dm, mol.intor('int1e_ovlp')) - 10) < 1e-8
+
+
+@pytest.mark.parametrize('atoms, basis, ecp, why', [
+    ('O 0 0 0.12; H 0 0.76 -0.47; F 0 -0.76 -0.47', 'sto-3g', None, 'element(s) F'),
+    ('O 0 0 0.12; H 0 0.76 -0.47; H 0 -0.76 -0.47; ghost-O 0 0 3', 'sto-3g', None, 'ghost'),
+    (WATER, {'O': 'crenbl', 'H': 'sto-3g'}, {'O': 'crenbl'}, 'ECP'),    # O and H, but an ECP
+])
+def test_unsupported_molecules_fall_back_to_minao(weights, atoms, basis, ecp, why):
+    mol = gto.M(atom=atoms, basis=basis, ecp=ecp, spin=None, verbose=0)
+    mf = _log(scf.RHF(mol) if mol.spin == 0 else scf.UHF(mol))
+    dm = mf.get_init_guess(key='phisnet:' + weights)
+    out = mf.stdout.getvalue()
+    assert 'WARN' in out and why in out and 'Use MINAO' in out
+    assert np.array_equal(np.asarray(dm), np.asarray(mf.init_guess_by_minao()))
+
+
+def test_missing_and_corrupt_weights_fall_back(weights, tmp_path):
+    mol = gto.M(atom=WATER, basis='sto-3g', verbose=0)
+    minao = scf.RHF(mol).init_guess_by_minao()
+    mf = _log(scf.RHF(mol))
+    dm = mf.get_init_guess(key='phisnet:' + str(tmp_path / 'nothere.pt'))
+    assert 'nothere.pt not found' in mf.stdout.getvalue() and np.array_equal(dm, minao)
+    bad = tmp_path / 'phisnet_bad.pt'
+    bad.write_bytes(open(weights, 'rb').read()[:1000])          # truncated copy
+    os.symlink(weights[:-3] + '.json', tmp_path / 'phisnet_bad.json')
+    mf = _log(scf.RHF(mol))
+    dm = mf.get_init_guess(key=f'phisnet:{bad}')
+    assert 'phisnet_bad.pt is corrupt' in mf.stdout.getvalue() and np.array_equal(dm, minao)
+    mf = _log(scf.RHF(mol))
+    dm = mf.get_init_guess(key='phisnet:no_such_shipped_model')
+    assert 'not found' in mf.stdout.getvalue() and np.array_equal(dm, minao)
+
+
+@pytest.mark.parametrize('key', ['minao', 'MINAO', 'atom', 'huckel', 'mod_huckel', 'hcore', '1e',
+                                 'sap', 'vsap', 'chkfile', 'nonsense', 'phisnetx'])
+@pytest.mark.parametrize('cls', [scf.RHF, scf.UHF, dft.RKS])
+def test_other_keys_unchanged(key, cls):
+    mol = gto.M(atom=WATER, basis='sto-3g', verbose=0)
+    original = hf.SCF.get_init_guess._pyscf_ml_original
+    mf = cls(mol)
+    mf.chkfile = '/nonexistent/file.chk'
+    new = mf.get_init_guess(mol, key)
+    old = original(mf, mol, key)
+    assert np.array_equal(np.asarray(new), np.asarray(old))
+    dm = np.eye(mol.nao)
+    assert mf.get_init_guess(mol, dm) is dm           # a density matrix passes through
+
+
+def test_install_is_idempotent_and_reversible():
+    assert hook.is_installed()
+    wrapped = hf.SCF.get_init_guess
+    pyscf_ml.guess.install()
+    assert hf.SCF.get_init_guess is wrapped
+    hook.uninstall()
+    try:
+        assert not hook.is_installed()
+        assert not hasattr(hf.SCF.get_init_guess, '_pyscf_ml_original')
+    finally:
+        hook.install()
+    assert hook.is_installed()
+
+
+def test_no_new_attributes_on_scf_objects(weights):
+    mol = gto.M(atom=WATER, basis='sto-3g', verbose=0)
+    mf = scf.RHF(mol)
+    before = set(mf.__dict__)
+    mf.get_init_guess(key='phisnet:' + weights)
+    assert set(mf.__dict__) == before

@@ -1,0 +1,113 @@
+'''Prediction API (pyscf_ml.guess.predict): basis projection, orbitals/density, shipped weights.'''
+import os
+import shutil
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from pyscf import gto
+
+from pyscf_ml import weights as shipped
+from pyscf_ml.device import set_device
+from pyscf_ml.guess import predict
+from pyscf_ml.guess.model import HamiltonianModel
+from pyscf_ml.modelcard import WeightFileError, read_card, write_card
+
+WATER = 'O 0 0 0.12; H 0 0.76 -0.47; H 0 -0.76 -0.47'
+
+
+@pytest.fixture(scope='module')
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    model = HamiltonianModel({1: [0, 0, 1], 8: [0, 0, 0, 1, 1, 2]}, mul=4, num_layers=1)
+    path = str(tmp_path_factory.mktemp('w') / 'phisnet_test.pt')
+    torch.save(dict(config=model.config, state_dict=model.state_dict(), basis='def2-svp'), path)
+    write_card(path[:-3] + '.json', path, name='test')
+    return path
+
+
+def test_projection_to_a_larger_basis_keeps_occupied_orbitals(weights):
+    '''def2-SVP plus extra diffuse shells contains the model basis, so the projected Fock
+    operator must have the model's occupied orbital energies exactly, plus zeros.'''
+    pred = predict.load_model(weights)
+    mol = gto.M(atom=WATER, basis='def2-svp', verbose=0)
+    f_m, mol_m = pred.fock_model_basis(mol)
+    e_m = scipy.linalg.eigh(f_m, mol_m.intor('int1e_ovlp'), eigvals_only=True)
+    big = {el: gto.load('def2-svp', el) + [[0, [0.03, 1.0]], [1, [0.04, 1.0]]] for el in 'OH'}
+    mol_big = gto.M(atom=WATER, basis=big, verbose=0)
+    f = predict.fock(mol_big, weights)
+    e = scipy.linalg.eigh(f, mol_big.intor('int1e_ovlp'), eigvals_only=True)
+    nocc = mol.nelectron // 2
+    assert e_m[nocc - 1] < -0.05                        # occupied orbitals are bound
+    assert np.abs(e[:nocc] - e_m[:nocc]).max() < 1e-8
+    # the whole spectrum: the model's, plus 0 for every direction the model basis lacks
+    expected = np.sort(np.concatenate([e_m, np.zeros(mol_big.nao - mol.nao)]))
+    assert np.abs(e - expected).max() < 1e-8 and np.abs(f - f.T).max() < 1e-12
+    # same basis: no projection at all
+    assert np.array_equal(predict.fock(mol, weights), f_m)
+
+
+def test_predict_returns_consistent_orbitals_and_density(weights):
+    mol = gto.M(atom=WATER, charge=1, spin=1, basis='cc-pvdz', verbose=0)
+    res = predict.orbitals(mol, weights)
+    c, s = res['mo_coeff'], res['ovlp']
+    assert np.abs(c.T @ s @ c - np.eye(mol.nao)).max() < 1e-10
+    assert np.abs(res['fock'] @ c - s @ c * res['mo_energy']).max() < 1e-10
+    assert res['mo_occ'].sum(1).tolist() == [5, 4]
+    assert abs(np.einsum('ij,ji', res['dm'], s) - 9) < 1e-10
+
+
+def test_unsupported_molecule_raises(weights):
+    mol = gto.M(atom='N 0 0 0; N 0 0 1.1', basis='sto-3g', verbose=0)
+    with pytest.raises(ValueError, match='element'):
+        predict.fock(mol, weights)
+
+
+def test_shipped_models_match_their_cards():
+    names = predict.shipped_models()
+    assert predict.DEFAULT_MODEL in names
+    for name in names:
+        card = read_card(shipped.path(f'phisnet_{name}.json'))
+        for field in ('form', 'architecture', 'training_data', 'training_command', 'commit',
+                      'metrics', 'sha256'):
+            assert field in card, (name, field)
+        assert os.path.getsize(shipped.path(f'phisnet_{name}.pt')) < 5e6
+        pred = predict.load_model(name)
+        assert pred.name == card['name']
+
+
+def test_default_model_serves_hcno(tmp_path):
+    pred = predict.load_model()
+    assert {1, 6, 7, 8} <= set(pred.elements)
+    mol = gto.M(atom='C 0 0 0; O 0 0 1.2; H 0 0.94 -0.59; H 0 -0.94 -0.59', basis='def2-svp',
+                verbose=0)
+    f = predict.fock(mol)
+    e = scipy.linalg.eigh(f, mol.intor('int1e_ovlp'), eigvals_only=True)
+    # a trained model knows chemistry: O 1s near -18.9 Ha, C 1s near -10 Ha (PBE)
+    assert -19.5 < e[0] < -18.3 and -10.5 < e[1] < -9.6
+
+
+def test_corrupt_copy_is_named(tmp_path):
+    src = shipped.path(f'phisnet_{predict.DEFAULT_MODEL}')
+    dst = str(tmp_path / 'phisnet_copy')
+    shutil.copy(src + '.json', dst + '.json')
+    with open(dst + '.pt', 'wb') as f:
+        f.write(open(src + '.pt', 'rb').read()[:-10])
+    with pytest.raises(WeightFileError, match='phisnet_copy.pt'):
+        predict.load_model(dst + '.pt')
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_cuda_matches_cpu(weights):
+    mol = gto.M(atom=WATER, basis='def2-svp', verbose=0)
+    set_device('cpu')
+    try:
+        f_cpu = predict.Predictor(weights, dtype=torch.float64).fock_model_basis(mol)[0]
+        set_device('cuda')
+        pred = predict.Predictor(weights, dtype=torch.float64)
+        assert next(pred.model.parameters()).is_cuda
+        f_gpu = pred.fock_model_basis(mol)[0]
+    finally:
+        set_device(None)
+    assert np.abs(f_cpu - f_gpu).max() < 1e-10

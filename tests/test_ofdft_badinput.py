@@ -1,0 +1,58 @@
+'''Bad input gives a clear error, or converged=False with a warning -- never a silent number.'''
+import numpy as np
+import pytest
+from pyscf import gto
+
+from pyscf_ml.ofdft import OFDFT, OFDFTWarning, kinetic
+
+
+@pytest.fixture(scope='module')
+def h2():
+    return gto.M(atom='H 0 0 0; H 0 0 0.74', basis='unc-6-31g', verbose=0)
+
+
+def test_open_shell_rejected():
+    mol = gto.M(atom='Li 0 0 0', spin=1, basis='unc-6-31g', verbose=0)
+    with pytest.raises(ValueError, match='closed-shell'):
+        OFDFT(mol).kernel()
+
+
+@pytest.mark.parametrize('xc,match', [('b3lyp', 'hybrid'), ('scan', 'MGGA'),
+                                      ('no-such-functional', 'unknown XC')])
+def test_unsupported_xc(h2, xc, match):
+    with pytest.raises(ValueError, match=match):
+        OFDFT(h2, xc=xc).kernel()
+
+
+def test_unknown_kinetic(h2):
+    with pytest.raises(ValueError, match='unknown kinetic functional'):
+        OFDFT(h2, kinetic='thomas').kernel()
+
+
+def test_bad_start(h2):
+    with pytest.raises(ValueError, match='psi0'):
+        OFDFT(h2).kernel(psi0=np.zeros(3))
+    with pytest.raises(ValueError, match='dm0'):
+        OFDFT(h2).kernel(dm0=np.eye(2))
+
+
+def test_not_converged_warns(h2):
+    of = OFDFT(h2, kinetic='tf+1/9vw')
+    of.max_cycle = 2
+    with pytest.warns(OFDFTWarning, match='did not converge'):
+        e = of.kernel()
+    assert of.converged is False
+    assert np.isfinite(e)            # the last iterate is reported, flagged as unconverged
+
+
+def test_broken_functional_warns(h2):
+    '''A plug-in returning NaN ends the optimisation with converged=False, e_tot = nan.'''
+    class Broken(kinetic.KineticFunctional):
+        name = 'broken'
+
+        def energy_and_potential(self, rho, grid):
+            return np.nan, np.full_like(rho, np.nan)
+    of = OFDFT(h2, kinetic=Broken())
+    with pytest.warns(OFDFTWarning):
+        e = of.kernel()
+    assert of.converged is False and np.isnan(e)

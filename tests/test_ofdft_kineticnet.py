@@ -1,0 +1,135 @@
+'''The learned kinetic functional: invariance, supported elements, weight files, device, CLIs.'''
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from pyscf import dft, gto
+from scipy.spatial.transform import Rotation
+
+from pyscf_ml import weights as weights_mod
+from pyscf_ml.modelcard import WeightFileError, read_card
+from pyscf_ml.ofdft import OFDFT
+from pyscf_ml.ofdft.learned import KineticNetFunctional, load_model
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+
+
+@pytest.fixture(scope='module')
+def model():
+    return load_model(device='cpu')
+
+
+@pytest.fixture(scope='module')
+def lih_grid():
+    mol = gto.M(atom='Li 0 0 0; H 0.3 -0.2 1.6', basis='unc-6-31g', verbose=0)
+    ks = dft.RKS(mol, xc='lda,vwn').run()
+    grids = dft.gen_grid.Grids(mol)
+    grids.level = 1
+    grids.build(with_non0tab=False)
+    rho = dft.numint.NumInt().get_rho(mol, ks.make_rdm1(), grids)
+    t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float64)
+    return (t(grids.coords), t(grids.weights), t(rho), t(mol.atom_coords()),
+            torch.as_tensor(mol.atom_charges()))
+
+
+def test_rotation_translation_permutation_invariance(model, lih_grid):
+    coords, w, rho, pos, z = lih_grid
+    with torch.no_grad():
+        e0 = model(coords, w, rho, pos, z).item()
+        assert e0 > 0
+        for seed in range(3):
+            rot = torch.as_tensor(Rotation.random(random_state=seed).as_matrix())
+            shift = torch.as_tensor(np.random.default_rng(seed).normal(size=3) * 3)
+            e1 = model(coords @ rot.T + shift, w, rho, pos @ rot.T + shift, z).item()
+            assert abs(e1 - e0) / e0 < 1e-8
+        perm = torch.tensor([1, 0])
+        e2 = model(coords, w, rho, pos[perm], z[perm]).item()
+        assert abs(e2 - e0) / e0 < 1e-8
+        # and it does depend on the density (a test that cannot fail is a defect)
+        assert abs(model(coords, w, rho * 1.05, pos, z).item() - e0) / e0 > 1e-3
+
+
+def test_unsupported_element():
+    mol = gto.M(atom='O 0 0 0; H 0 0.757 0.587; H 0 -0.757 0.587', basis='unc-6-31g',
+                verbose=0)
+    with pytest.raises(ValueError, match='unsupported atomic numbers \\[8\\]'):
+        OFDFT(mol, kinetic='kineticnet').kernel()
+
+
+def test_corrupt_weights_named(tmp_path):
+    src = weights_mod.path('kineticnet.pt')
+    dst = tmp_path / 'kineticnet.pt'
+    shutil.copy(src, dst)
+    shutil.copy(weights_mod.path('kineticnet.json'), tmp_path / 'kineticnet.json')
+    with open(dst, 'r+b') as f:
+        f.seek(100)
+        f.write(b'\x00\x01\x02')
+    with pytest.raises(WeightFileError, match=str(dst)):
+        KineticNetFunctional(weights=str(dst))
+
+
+def test_model_card_fields():
+    card = read_card(weights_mod.path('kineticnet.json'))
+    for key in ('command', 'commit', 'data', 'metrics', 'sha256', 'supported_elements'):
+        assert key in card
+    assert os.path.getsize(weights_mod.path('kineticnet.pt')) < 5e6
+
+
+def test_h2_density_optimisation_close_to_ks():
+    '''T_P = 0 for two electrons; the learned term must stay small on a molecule it was
+    trained on, so OF-DFT lands close to RKS (same basis and XC).'''
+    mol = gto.M(atom='H 0 0 0; H 0 0 0.74', basis='unc-cc-pvdz', verbose=0)
+    ks = dft.RKS(mol, xc='lda,vwn').run()
+    of = OFDFT(mol, kinetic='kineticnet', xc='lda,vwn')
+    of.grids.level = 2
+    e = of.kernel()
+    assert of.converged
+    assert abs(e - ks.e_tot) < H2_TOL
+
+
+H2_TOL = 1.6e-3    # 1 kcal/mol
+
+
+@requires_cuda
+def test_cuda_matches_cpu(lih_grid):
+    coords, w, rho, pos, z = lih_grid
+    m_cpu = load_model(device='cpu')
+    m_gpu = load_model(device='cuda')
+    with torch.no_grad():
+        e_cpu = m_cpu(coords, w, rho, pos, z).item()
+        e_gpu = m_gpu(*(x.cuda() for x in (coords, w, rho, pos, z))).item()
+    assert abs(e_cpu - e_gpu) < 1e-10 * abs(e_cpu)
+
+
+def test_data_and_train_cli(tmp_path):
+    '''Labels carry physics (T_P = 0 for two electrons, > 0 for LiH); training and resume.'''
+    from pyscf_ml.data.ofdft import main as data_main
+    from pyscf_ml.train.kineticnet import main as train_main
+    data = str(tmp_path / 'd.pt')
+    assert data_main(['--molecules', 'H2,LiH', '--n-per-mol', '2', '--basis', 'unc-6-31g',
+                      '--grid-level', '1', '--out', data]) == 0
+    samples = torch.load(data, weights_only=False)['samples']
+    for s in samples:
+        assert abs(float((s['weights'] * s['rho']).sum()) - s['nelec']) < 1e-3
+        if s['name'] == 'H2':
+            assert abs(s['T_pauli']) < 1e-4
+            # projected Pauli derivative: small against the vW one (basis-set noise only,
+            # ~9% in unc-6-31g, ~4% in unc-cc-pvdz); ~25% for LiH
+            assert s['dpauli'].norm() < 0.12 * s['dvw'].norm()
+        else:
+            assert s['T_pauli'] > 0.1
+            assert s['dpauli'].norm() > 0.2 * s['dvw'].norm()
+    out = str(tmp_path / 'run')
+    w = str(tmp_path / 'kn.pt')
+    args = ['--data', data, '--out', out, '--weights', w, '--batch', '2', '--n-radial', '4',
+            '--mul', '2', '--hidden', '4', '--val-frac', '0.25']
+    assert train_main(args + ['--epochs', '1']) == 0
+    assert os.path.exists(os.path.join(out, 'checkpoint.pt'))
+    assert train_main(args + ['--epochs', '2', '--resume']) == 0
+    log = open(os.path.join(out, 'train.log')).read()
+    assert 'epoch 1:' in log and 'epoch 2:' in log
+    card = read_card(w[:-3] + '.json')
+    assert card['supported_elements'] == [1, 3]
+    KineticNetFunctional(weights=w, device='cpu')   # sha256 matches, loads
