@@ -58,6 +58,18 @@ class GridData:
         return out.index_add_(0, self.system, self.w * e)
 
 
+def fold_standardisation(net, mean, std):
+    '''A network on raw log-descriptors equal to ``net`` on (x - mean) / std: the published
+    form takes raw inputs, while training on standardised ones is far better conditioned.'''
+    raw = NagaiMLP(net.fc1.in_features).double()
+    state = {k: v.detach().double().clone() for k, v in net.state_dict().items()}
+    w = state['fc1.weight'] / std
+    state['fc1.bias'] = state['fc1.bias'] - w @ mean
+    state['fc1.weight'] = w
+    raw.load_state_dict(state)
+    return raw
+
+
 def importance_subset(data, size, rng):
     '''Points drawn with probability ~ (uniform + energy contribution) / 2, and weights that
     keep the weighted loss unbiased.'''
@@ -76,9 +88,10 @@ def main(argv=None):
     p.add_argument('--data', default='data/xc_grid.npz')
     p.add_argument('--target', help='svwn, pbe or scan (default depends on --form)')
     p.add_argument('--out', required=True, help='weight file to write (card written beside)')
-    p.add_argument('--steps', type=int, default=300, help='L-BFGS iterations')
+    p.add_argument('--optimizer', choices=['adam', 'lbfgs'], default='adam')
+    p.add_argument('--steps', type=int, default=1500, help='optimiser iterations')
     p.add_argument('--points', type=int, default=20000, help='importance-sampled grid points')
-    p.add_argument('--lr', type=float, default=1.0)
+    p.add_argument('--lr', type=float, help='default: 3e-3 (Adam, cosine decay), 1 (L-BFGS)')
     p.add_argument('--energy-weight', type=float, default=1.0,
                    help='weight of the relative per-system E_xc term in the loss')
     p.add_argument('--seed', type=int, default=0)
@@ -98,6 +111,8 @@ def main(argv=None):
     data = GridData(args.data, args.form, target)
     idx, iw = importance_subset(data, args.points, rng)
     x, pref, e_ref = data.x[idx], data.pref[idx], data.e_ref[idx]
+    mean, std = x.mean(0), x.std(0)
+    x = (x - mean) / std
     wt = data.w[idx].abs() * iw
     ws = data.w[idx] * iw                 # signed: the quadrature of E_xc
     system = data.system[idx]
@@ -110,20 +125,33 @@ def main(argv=None):
         pointwise = (wt * (e - e_ref) ** 2).sum() / norm
         E = torch.zeros(nsys, dtype=torch.float64).index_add_(0, system, ws * e)
         energy = (((E - E_ref) / E_ref) ** 2).mean()
-        return pointwise + args.energy_weight * energy, pointwise, energy
+        return (pointwise + args.energy_weight * energy) * scale, pointwise, energy
 
     net = NagaiMLP(form_spec(args.form).n_features).double()
-    # tolerances 0: the loss is small in absolute terms, and torch's defaults would declare
-    # convergence long before the fit is done
-    opt = torch.optim.LBFGS(net.parameters(), lr=args.lr, max_iter=1, history_size=50,
-                            line_search_fn='strong_wolfe', tolerance_grad=0,
-                            tolerance_change=0)
+    # L-BFGS drops curvature pairs with s.y < 1e-10, so keep the loss O(1): divide by its value
+    # at the initial network (stored in checkpoints so a resumed run optimises the same loss)
+    scale = 1.0
+    with torch.no_grad():
+        scale = 1.0 / loss_fn(net)[0].item()
+    if args.optimizer == 'adam':
+        lr = args.lr or 3e-3
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.steps)
+    else:
+        lr = args.lr or 1.0
+        opt = torch.optim.LBFGS(net.parameters(), lr=lr, max_iter=1, history_size=50,
+                                line_search_fn='strong_wolfe', tolerance_grad=0,
+                                tolerance_change=0)
+        sched = None
     step = 0
     if args.resume and args.checkpoint:
         ckpt = load_checkpoint(args.checkpoint)
         if ckpt is not None:
             net.load_state_dict(ckpt['net'])
             opt.load_state_dict(ckpt['opt'])
+            if sched is not None:
+                sched.load_state_dict(ckpt['sched'])
+            scale = ckpt['scale']
             step = ckpt['step']
             print(f'resumed from {args.checkpoint} at step {step}', file=sys.stderr)
 
@@ -133,22 +161,32 @@ def main(argv=None):
         loss.backward()
         return loss
 
-    progress = Progress(args.steps, args.log, every=10)
+    progress = Progress(args.steps, args.log, every=50)
+    last = float('inf')
+    restarts = 0
     while step < args.steps:
         opt.step(closure)
+        if sched is not None:
+            sched.step()
         step += 1
         with torch.no_grad():
             loss, pointwise, energy = loss_fn(net)
-        progress.update(step, loss=loss.item(), pointwise=pointwise.item(),
+        if sched is None and not loss.item() < last:
+            # the line search found no decrease along the L-BFGS direction (a poor curvature
+            # pair in the history): restart from steepest descent instead of stalling
+            opt.state.clear()
+            restarts += 1
+        last = loss.item()
+        progress.update(step, loss=loss.item() / scale, pointwise=pointwise.item(),
                         energy=energy.item())
         if args.checkpoint and (step % args.checkpoint_every == 0 or step == args.steps):
             save_checkpoint(args.checkpoint, net=net.state_dict(), opt=opt.state_dict(),
-                            step=step)
+                            step=step, scale=scale,
+                            sched=sched.state_dict() if sched is not None else None)
     progress.close()
 
-    # metrics on every grid point (float64), per system
-    net64 = NagaiMLP(form_spec(args.form).n_features).double()
-    net64.load_state_dict({k: v.double() for k, v in net.state_dict().items()})
+    # metrics on every grid point (float64), per system, with the raw-input network
+    net64 = fold_standardisation(net, mean, std)
     with torch.no_grad():
         e_all = data.energy_density(net64)
         exc_nn = data.system_energies(e_all)
@@ -171,8 +209,10 @@ def main(argv=None):
         training_data=dict(file=os.path.basename(args.data), sha256=sha256_of(args.data),
                            **data.meta, points_total=int(len(data.w)),
                            points_sampled=int(len(idx))),
-        hyperparameters=dict(steps=args.steps, lr=args.lr, points=args.points,
-                             optimizer='L-BFGS (strong Wolfe), full batch',
+        hyperparameters=dict(steps=args.steps, lr=lr, points=args.points,
+                             optimizer=('Adam, cosine decay' if sched is not None else
+                                        f'L-BFGS (strong Wolfe), {restarts} restarts')
+                             + ', full batch, standardised inputs folded into fc1',
                              loss='|w|-weighted squared error of n*eps_xc (relative) + '
                                   f'{args.energy_weight} x mean relative squared E_xc error',
                              precision='float64', seed=args.seed),
