@@ -34,7 +34,17 @@ def peak_rss_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
+def warm_up(xc):
+    '''Load a learned functional's weights and run its network once, untimed: a user
+    session pays this once.'''
+    fn = pyscf_ml.xc.lookup(xc)
+    if fn is not None:
+        fn.net()(torch.zeros((8, fn.spec.n_features), dtype=torch.float64,
+                             device=pyscf_ml.get_device()))
+
+
 def run_scf(mol, grids, xc):
+    warm_up(xc)
     mf = dft.RKS(mol, xc=xc)
     mf.grids = grids
     mf.conv_tol = 1e-8
