@@ -27,7 +27,7 @@ import scipy.linalg
 import torch
 from pyscf import dft, gto, lib
 
-import pyscf_ml.guess
+import pyscf_ml.guess  # noqa: F401  (installs the init-guess hook)
 from pyscf_ml.guess import predict
 
 KEYS = ['phisnet', 'minao', 'atom', 'huckel', 'sap', 'vsap']

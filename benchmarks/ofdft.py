@@ -161,7 +161,7 @@ def scaling(sizes, kinetics, learned_max):
         ks = dft.RKS(mol, xc='lda,vwn').density_fit()
         ks.grids.level = 2
         t0 = time.perf_counter()
-        e_ks = ks.kernel()
+        ks.kernel()
         times['RKS'].append(time.perf_counter() - t0)
         row = [n, mol.nao, f'{times["RKS"][-1]:.2f} ({getattr(ks, "cycles", "?")} it)']
         for kin in kinetics:

@@ -1,11 +1,10 @@
 '''Physics of the OF-DFT solver with classical kinetic functionals.'''
-import warnings
 
 import numpy as np
 import pytest
 from pyscf import dft, gto
 
-from pyscf_ml.ofdft import OFDFT, OFDFTWarning
+from pyscf_ml.ofdft import OFDFT
 from pyscf_ml.ofdft.solver import rho_on_grid
 
 TWO_ELECTRON = [('He 0 0 0', 0), ('H 0 0 0; H 0 0 0.74', 0), ('He 0 0 0; H 0 0 0.774', 1)]

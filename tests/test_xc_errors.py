@@ -1,7 +1,5 @@
 '''Bad input gives a clear error, never a silent wrong number.'''
-import os
 
-import numpy as np
 import pytest
 import torch
 from pyscf import dft, gto

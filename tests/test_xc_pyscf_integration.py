@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from pyscf import dft, gto
 
-import pyscf_ml
 import pyscf_ml.xc as nnxc
 from pyscf_ml.weights import path as weights_path
 

@@ -56,7 +56,6 @@ def _block_irreps(slots_a, slots_b):
     '''Irreps (one of each) that make up an AO block between two sets of shell slots, and the
     constant matrix mapping them onto the flattened (n_a, n_b) block.'''
     irreps = []
-    cols = []
     na = sum(2 * l + 1 for l in slots_a)
     nb = sum(2 * l + 1 for l in slots_b)
     oa = 0

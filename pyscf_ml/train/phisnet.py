@@ -110,7 +110,7 @@ def main(argv=None):
         split['train'] = split['train'][:args.max_train]
     elements = sorted({int(z) for s in samples for z in s['Z']})
     shells = {z: DEF2SVP_SHELLS[z] for z in elements}
-    print(f'samples: ' + ', '.join(f'{k} {len(v)}' for k, v in split.items()), file=sys.stderr)
+    print('samples: ' + ', '.join(f'{k} {len(v)}' for k, v in split.items()), file=sys.stderr)
 
     ckpt_path = os.path.join(args.out, 'checkpoint.pt')
     ckpt = load_checkpoint(ckpt_path) if args.resume else None
