@@ -1,5 +1,6 @@
 '''Data and training commands end to end on H2: conformers, labels, splits, resumable training,
 weights + card that the init-guess key can load.'''
+import io
 import json
 import os
 
@@ -55,5 +56,9 @@ def test_train_resume_and_serve(h2_data, tmp_path):
     assert 'test_fock_mae_uHa' in card['metrics'] and '--resume' in card['training_command']
     mol = gto.M(atom='H 0 0 0; H 0 0 0.75', basis='sto-3g', verbose=0)
     mf = dft.RKS(mol)
+    mf.stdout, mf.verbose = io.StringIO(), 4
     dm = mf.get_init_guess(key='phisnet:' + w)
     assert abs(np.einsum('ij,ji', dm, mf.get_ovlp()) - 2) < 1e-10
+    # the trained file served the guess: no MINAO fallback (that would also hold 2 electrons)
+    log = mf.stdout.getvalue()
+    assert 'learned Hamiltonian model' in log and 'WARN' not in log

@@ -84,6 +84,9 @@ def test_kernel_uses_key_and_reaches_same_energy(weights):
     # the module-level helper reaches the wrapped method too
     dm = scf.hf.get_init_guess(mol, 'phisnet:' + weights)
     assert abs(np.einsum('ij,ji', dm, mol.intor('int1e_ovlp')) - 10) < 1e-8
+    # ... and gives the model's guess, not the MINAO fallback (which also holds 10 electrons)
+    assert np.allclose(dm, scf.RHF(mol).get_init_guess(key='phisnet:' + weights))
+    assert not np.allclose(dm, scf.hf.init_guess_by_minao(mol), atol=1e-3)
 
 
 @pytest.mark.parametrize('atoms, basis, ecp, why', [

@@ -66,7 +66,7 @@ def random_potential(mol, rng, sigma):
     pmol = _atom_basis_mol(mol, POT_BASIS)
     c = rng.normal(0, sigma, pmol.nao)
     v = np.einsum('ijk,k->ij', incore.aux_e2(mol, pmol, intor='int3c1e'), c)
-    return v, (lambda coords: pmol.eval_gto('GTOval_sph', coords) @ c)
+    return v, (lambda coords: dft.numint.eval_ao(pmol, coords) @ c)
 
 
 def labels(mol, mf, v_rand_fn, grids, rho_min):
@@ -75,8 +75,8 @@ def labels(mol, mf, v_rand_fn, grids, rho_min):
     nelec = mol.nelectron
     coords, w = grids.coords, grids.weights
     ni = dft.numint.NumInt()
-    ao = mol.eval_gto('GTOval_sph_deriv2', coords)
-    rho = ni.eval_rho(mol, ao[:4], dm, xctype='GGA')
+    ao = ni.eval_ao(mol, coords, deriv=1)
+    rho = ni.eval_rho(mol, ao, dm, xctype='GGA')
     t_s = np.einsum('ij,ji->', mol.intor_symmetric('int1e_kin'), dm)
     r = np.maximum(rho[0], 1e-30)
     sigma = np.einsum('xg,xg->g', rho[1:4], rho[1:4])
@@ -85,7 +85,7 @@ def labels(mol, mf, v_rand_fn, grids, rho_min):
     # test perturbations rho * (f_k - n_k/N): weighted by rho, so the Gaussian-basis tails
     # (where v_vW grows like r^2 and the KS Euler equation fails) do not enter
     pmol = _atom_basis_mol(mol, PROJ_BASIS)
-    fk = pmol.eval_gto('GTOval_sph_deriv1', coords)          # (4, ng, nk)
+    fk = ni.eval_ao(pmol, coords, deriv=1)                   # (4, ng, nk)
     fk /= np.abs(fk[0]).max(axis=0)                           # O(1) test functions
     nk = (w * rho[0]) @ fk[0]
     f0 = fk[0] - nk / nelec                                    # (ng, nk)

@@ -7,10 +7,12 @@ SVWN, PBE and SCAN from libxc at that density.
     python -m pyscf_ml.data xc-grid --out data/xc_grid.npz
 '''
 import argparse
+import json
+import os
 import time
 
 import numpy as np
-from pyscf import dft, gto, lib
+from pyscf import dft, gto
 
 from pyscf_ml.data.molecules import SYSTEMS
 from pyscf_ml.xc.nonlocal_numint import rho_on_grid
@@ -57,13 +59,10 @@ def main(argv=None):
               f'{time.perf_counter() - t0:.0f}s', flush=True)
     meta = dict(systems=args.systems, basis=args.basis, grid_level=args.grid_level,
                 density='PBE UKS', targets=TARGETS)
-    import json
-    import os
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     np.savez_compressed(args.out, meta=json.dumps(meta), **arrays)
     print(f'wrote {args.out}')
 
 
 if __name__ == '__main__':
-    lib.num_threads()
     main()

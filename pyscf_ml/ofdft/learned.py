@@ -1,5 +1,8 @@
 '''Glue between the torch KineticNet model and the OF-DFT solver's kinetic interface:
 ``kinetic='kineticnet'`` is T_vW (exact, analytic) + the learned Pauli term on the grid.'''
+import functools
+import os
+
 import numpy as np
 import torch
 
@@ -13,17 +16,24 @@ DEFAULT_WEIGHTS = 'kineticnet.pt'
 
 
 def load_model(weights=None, card=None, device=None):
-    '''KineticNet in float64 from a weight file checked against its model card.'''
-    weights = weights or weights_mod.path(DEFAULT_WEIGHTS)
+    '''KineticNet in float64 from a weight file checked against its model card; loaded once
+    per (file, modification time, device), since every OFDFT.kernel() asks for it.'''
+    weights = os.path.abspath(weights or weights_mod.path(DEFAULT_WEIGHTS))
     card = card or weights[:-3] + '.json'
+    mtime = os.path.getmtime(weights) if os.path.exists(weights) else None
+    return _load_model(weights, card, mtime, str(device or get_device()))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_model(weights, card, mtime, device):
     verify_weights(weights, read_card(card))
     try:
-        blob = torch.load(weights, map_location='cpu', weights_only=False)
+        blob = torch.load(weights, map_location='cpu', weights_only=True)
         model = KineticNet(**blob['config'])
         model.load_state_dict(blob['state_dict'])
     except (KeyError, RuntimeError, TypeError, OSError) as e:
         raise WeightFileError(f'weight file {weights} cannot be loaded: {e}') from None
-    return model.double().to(device or get_device()).eval()
+    return model.double().to(device).eval()
 
 
 class KineticNetFunctional(KineticFunctional):
@@ -42,10 +52,10 @@ class KineticNetFunctional(KineticFunctional):
         self.model.check_species(mol.atom_charges())
 
     def _grid_tensors(self, grid):
-        key = (id(grid), grid.coords.shape)
-        if self._cache is None or self._cache[0] != key:
+        # keyed by the grid object itself (an id() could be reused after the grid is freed)
+        if self._cache is None or self._cache[0] is not grid:
             t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float64, device=self.device)
-            self._cache = (key, t(grid.coords), t(grid.weights), t(grid.mol.atom_coords()),
+            self._cache = (grid, t(grid.coords), t(grid.weights), t(grid.mol.atom_coords()),
                            torch.as_tensor(grid.mol.atom_charges(), device=self.device))
         return self._cache[1:]
 

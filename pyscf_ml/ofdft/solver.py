@@ -38,7 +38,7 @@ def _ao_blocks(of):
     blocks = []
     for p0 in range(0, ng, blk):
         p1 = min(ng, p0 + blk)
-        ao = mol.eval_gto('GTOval_sph_deriv1' if deriv else 'GTOval_sph', grids.coords[p0:p1])
+        ao = dft.numint.eval_ao(mol, grids.coords[p0:p1], deriv=deriv)  # cart or sph
         blocks.append((p0, p1, ao))
     if ng * mol.nao * ncomp * 8 < of.max_memory * 1e6 / 2:   # keep AO values if they fit
         of._ao_cache = blocks

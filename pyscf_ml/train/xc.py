@@ -27,6 +27,11 @@ from pyscf_ml.xc.weights_io import card_path_for, save_state_dict
 DEFAULT_TARGET = {'nn-lsda': 'svwn', 'nn-gga': 'pbe', 'nn-metagga': 'scan', 'nn-nra': 'scan'}
 
 
+def per_system(system, weights, values, nsys):
+    '''Quadrature sums of ``values`` for each system: sum_i w_i v_i over its points.'''
+    return torch.zeros(nsys, dtype=values.dtype).index_add_(0, system, weights * values)
+
+
 class GridData:
     '''Descriptors and target energy densities of every grid point above the density cutoff.'''
 
@@ -54,8 +59,7 @@ class GridData:
         return -net(self.x[idx]) * self.pref[idx]
 
     def system_energies(self, e):
-        out = torch.zeros(len(self.names), dtype=e.dtype)
-        return out.index_add_(0, self.system, self.w * e)
+        return per_system(self.system, self.w, e, len(self.names))
 
 
 def fold_standardisation(net, mean, std):
@@ -118,12 +122,12 @@ def main(argv=None):
     system = data.system[idx]
     norm = (wt * e_ref ** 2).sum()
     nsys = len(data.names)
-    E_ref = torch.zeros(nsys, dtype=torch.float64).index_add_(0, system, ws * e_ref)
+    E_ref = per_system(system, ws, e_ref, nsys)
 
     def loss_fn(net):
         e = -net(x) * pref
         pointwise = (wt * (e - e_ref) ** 2).sum() / norm
-        E = torch.zeros(nsys, dtype=torch.float64).index_add_(0, system, ws * e)
+        E = per_system(system, ws, e, nsys)
         energy = (((E - E_ref) / E_ref) ** 2).mean()
         return (pointwise + args.energy_weight * energy) * scale, pointwise, energy
 

@@ -44,6 +44,20 @@ def register(name, form, weights_path, *, overwrite=False):
     '''Make ``mf.xc = name`` use the network ``form`` ('nn-lsda', 'nn-gga', 'nn-metagga' or
     'nn-nra') with the weights in ``weights_path`` (our format or the published legacy
     files).  The weights are read and checked now; a bad file raises WeightFileError.'''
+    fn = NNFunctional(_key(name), form_spec(form).name, os.path.abspath(weights_path))
+    return register_functional(fn.load(), overwrite=overwrite)
+
+
+def register_functional(fn, *, overwrite=False):
+    '''Register a ready :class:`~pyscf_ml.xc.functional.TorchFunctional` under ``fn.name``
+    (any torch energy model, e.g. the reference PBE used to validate the integrator).'''
+    _check_name(fn.name, overwrite)
+    fn.name = _key(fn.name)
+    _REGISTRY[fn.name] = fn
+    return fn
+
+
+def _check_name(name, overwrite):
     from pyscf_ml.xc import pyscf_hooks
     key = _key(name)
     if not key or any(c in key for c in ' ,+*()'):
@@ -53,23 +67,6 @@ def register(name, form, weights_path, *, overwrite=False):
                          f'pick another name')
     if key in _REGISTRY and not overwrite:
         raise ValueError(f'{name!r} is already registered (pass overwrite=True to replace)')
-    fn = NNFunctional(key, form_spec(form).name, os.path.abspath(weights_path)).load()
-    _REGISTRY[key] = fn
-    return fn
-
-
-def register_functional(fn, *, overwrite=False):
-    '''Register a ready :class:`~pyscf_ml.xc.functional.TorchFunctional` under ``fn.name``
-    (any torch energy model, e.g. the reference PBE used to validate the integrator).'''
-    from pyscf_ml.xc import pyscf_hooks
-    key = _key(fn.name)
-    if pyscf_hooks.pyscf_knows(key):
-        raise ValueError(f'{fn.name!r} is already a functional name PySCF knows')
-    if key in _REGISTRY and not overwrite:
-        raise ValueError(f'{fn.name!r} is already registered (pass overwrite=True to replace)')
-    fn.name = key
-    _REGISTRY[key] = fn
-    return fn
 
 
 def unregister(name):
