@@ -16,6 +16,9 @@ setup(
         'scipy>=1.8',
     ],
     extras_require={
-        'test': ['pytest>=7'],
+        # ase ships the G2/97 geometries and experimental thermochemistry (offline); it brings
+        # matplotlib, which the G2 benchmark uses for its plot.
+        'g2': ['ase>=3.22'],
+        'test': ['pytest>=7', 'ase>=3.22'],
     },
 )

@@ -67,3 +67,14 @@ def verify_weights(weights_path, card):
     if expected and sha256_of(weights_path) != expected:
         raise WeightFileError(f'weight file {weights_path} is corrupt: sha256 does not match '
                               f'its model card')
+
+
+def update_card(card_path, **fields):
+    '''Add or replace fields of an existing card (e.g. benchmark figures measured after
+    training); the weights' sha256 is left as it is.'''
+    card = read_card(card_path)
+    card.update(fields)
+    with open(card_path, 'w') as f:
+        json.dump(card, f, indent=2, sort_keys=True)
+        f.write('\n')
+    return card

@@ -5,7 +5,7 @@ set -e
 cd "$(dirname "$0")/.."
 mkdir -p runs
 [ -f data/xc_grid.npz ] || python -m pyscf_ml.data xc-grid --out data/xc_grid.npz
-for form in nn-lsda nn-gga nn-metagga nn-nra; do
+for form in nn-metagga nn-nra nn-lsda nn-gga; do
   f=${form//-/_}
   python -m pyscf_ml.train xc --form $form --data data/xc_grid.npz --steps 800 \
     --out pyscf_ml/weights/$f.pt --log runs/train_$f.log --checkpoint runs/train_$f.ckpt --resume

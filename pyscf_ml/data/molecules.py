@@ -1,11 +1,11 @@
 '''Small-molecule geometries (Angstrom) and spins used to make training data.
 
-All molecules are in G2-1 (or are atoms, or H2): the G2-2 set stays a clean test set.
+All molecules are in G2-1 (or are atoms): the G2-2 set stays a clean test set.  (H2 is not
+here: ase's G2/97 tables put it in G2-2.)
 Geometries are standard experimental / MP2 structures rounded to 4 decimals.
 '''
 SYSTEMS = {
     # name: (atom string, 2S)
-    'H2': ('H 0 0 0; H 0 0 0.7414', 0),
     'LiH': ('Li 0 0 0; H 0 0 1.5949', 0),
     'CH4': ('C 0 0 0; H 0.6276 0.6276 0.6276; H -0.6276 -0.6276 0.6276; '
             'H -0.6276 0.6276 -0.6276; H 0.6276 -0.6276 -0.6276', 0),

@@ -13,6 +13,8 @@ class Progress:
         self.total = total
         self.every = max(1, every)
         self.t0 = time.perf_counter()
+        if log_path:
+            os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
         self.log = open(log_path, 'a') if log_path else None
 
     def update(self, step, **metrics):

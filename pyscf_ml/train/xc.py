@@ -7,6 +7,9 @@ n eps_xc reproduces the target's energy density on the grid points of
     python -m pyscf_ml.train xc --form nn-gga --data data/xc_grid.npz \\
         --out pyscf_ml/weights/nn_gga.pt
 
+With ``--reference`` the second stage runs instead (SCF in the loop on CCSD densities and G2
+atomization energies): see ``pyscf_ml.train.xc_scf``.
+
 Defaults: LSDA->SVWN, GGA->PBE, metaGGA and NRA->SCAN.  Progress goes to stderr and --log;
 --checkpoint is written every --checkpoint-every steps and --resume continues from it.
 '''
@@ -86,6 +89,10 @@ def importance_subset(data, size, rng):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if '--reference' in argv:   # second stage: SCF in the loop on reference data
+        from pyscf_ml.train import xc_scf
+        return xc_scf.main(argv)
     p = argparse.ArgumentParser(prog='python -m pyscf_ml.train xc', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--form', required=True, choices=sorted(DEFAULT_TARGET))

@@ -118,12 +118,19 @@ class NearRegionKernel:
 
 _CACHE = OrderedDict()
 _CACHE_SIZE = 2
+_PINNED = {}   # kernels a caller keeps alive across many grids (training with the SCF in the loop)
+
+
+def _cache_key(coords, sigma, cutoff):
+    return (coords.shape, hashlib.sha1(coords.tobytes()).hexdigest(), sigma, cutoff)
 
 
 def get_kernel(coords, sigma=SIGMA, cutoff=CUTOFF):
     '''The kernel of this grid, built once and cached (keyed by the coordinates' bytes).'''
     coords = np.ascontiguousarray(coords, dtype=np.float64)
-    key = (coords.shape, hashlib.sha1(coords.tobytes()).hexdigest(), sigma, cutoff)
+    key = _cache_key(coords, sigma, cutoff)
+    if key in _PINNED:
+        return _PINNED[key]
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
@@ -132,3 +139,16 @@ def get_kernel(coords, sigma=SIGMA, cutoff=CUTOFF):
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return kernel
+
+
+def pin_kernel(coords, sigma=SIGMA, cutoff=CUTOFF):
+    '''The kernel of this grid, kept outside the small LRU cache until :func:`unpin_kernels`
+    (the training loop cycles through more grids than the cache holds).'''
+    coords = np.ascontiguousarray(coords, dtype=np.float64)
+    kernel = get_kernel(coords, sigma, cutoff)
+    _PINNED[_cache_key(coords, sigma, cutoff)] = kernel
+    return kernel
+
+
+def unpin_kernels():
+    _PINNED.clear()

@@ -1,0 +1,190 @@
+'''benchmarks/g2_atomization.py: its SCF equals plain PySCF, its AE is the textbook formula, the
+retry ladder retries and reports, failures are reported and get no AE, a rerun resumes.'''
+import csv
+import importlib.util
+import math
+import os
+
+import pytest
+
+pytest.importorskip('ase')
+
+from pyscf import dft
+
+from pyscf_ml.data import g2
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, '..', 'benchmarks', 'g2_atomization.py')
+
+
+@pytest.fixture(scope='module')
+def bench():
+    spec = importlib.util.spec_from_file_location('g2_atomization', SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope='module')
+def h2():
+    return g2.mole('H2', 'def2-svp')
+
+
+@pytest.fixture(scope='module')
+def h_atom():
+    return g2.mole('H', 'def2-svp')
+
+
+def _plain(mol, uks, df=None):
+    mf = (dft.UKS if uks else dft.RKS)(mol, xc='pbe')
+    if df:
+        mf = mf.density_fit(auxbasis=df)
+    mf.conv_tol = 1e-8
+    e = mf.kernel()
+    assert mf.converged
+    return e
+
+
+@pytest.fixture(scope='module')
+def reference(h2, h_atom):
+    '''Plain PySCF PBE energies (no density fitting) of H2 (RKS) and H (UKS).'''
+    return {'H2': _plain(h2, False), 'H': _plain(h_atom, True)}
+
+
+@pytest.fixture(scope='module')
+def runs(bench, h2, h_atom):
+    '''run_scf of H2 (RKS) and H (UKS), PBE, no density fitting.'''
+    return {'H2': bench.run_scf(h2, 'pbe', density_fit=None),
+            'H': bench.run_scf(h_atom, 'pbe', uks=True, density_fit=None)}
+
+
+def _row(bench, res, name, kind, mol, xc='pbe'):
+    return bench.make_row(res, xc, name, kind, mol, 'def2-svp', None, 'default-level3', 1e-8)
+
+
+def test_run_scf_is_plain_pyscf_and_ae_is_the_formula(bench, h2, h_atom, reference, runs):
+    r_h2, r_h = runs['H2'], runs['H']
+    assert (r_h2['method'], r_h['method']) == ('RKS', 'UKS')
+    for r in (r_h2, r_h):
+        assert r['converged'] and r['ladder_step'] == 1 and r['error'] == ''
+        assert r['cycles'] > 0 and r['wall_s'] > 0
+    assert abs(r_h2['e_tot'] - reference['H2']) < 1e-8
+    assert abs(r_h['e_tot'] - reference['H']) < 1e-8
+    assert r_h2['e_tot'] < 2 * r_h['e_tot']   # H2 is bound
+
+    rows = [_row(bench, r_h, 'H', 'atom', h_atom), _row(bench, r_h2, 'H2', 'molecule', h2)]
+    (rec,) = bench.atomization_errors(rows, ['H2'], ['pbe'])
+    expected = 627.509474 * (2 * r_h['e_tot'] - r_h2['e_tot'])
+    assert rec['status'] == 'ok'
+    assert abs(rec['ae'] - expected) < 1e-6
+    assert abs(rec['error'] - (expected - g2.atomization_energy('H2'))) < 1e-6
+    # PBE/def2-SVP binds H2 by ~105 kcal/mol against the experimental De of 109.6
+    assert 100 < rec['ae'] < 112 and abs(g2.atomization_energy('H2') - 109.6) < 0.5
+
+    s = bench.summarise([rec])['pbe']
+    assert (s['n_ae'], s['n_requested'], s['n_failed'], s['n_pending']) == (1, 1, 0, 0)
+    assert rec['subset'] == 'G2-2'   # ase files H2 under G2-2
+    assert s['G2-2']['n'] == 1 and s['G2-1']['n'] == 0 and s['G2-1']['mae'] is None
+    assert abs(s['all']['mae'] - abs(rec['error'])) < 1e-12
+    assert abs(s['all']['me'] - rec['error']) < 1e-12
+
+
+def test_density_fitting_is_pyscfs(bench, h2):
+    r = bench.run_scf(h2, 'pbe')   # density fitting on by default
+    e_df = _plain(h2, False, df='def2-universal-jkfit')
+    assert abs(r['e_tot'] - e_df) < 1e-8
+
+
+def test_ladder_retries_and_reports_the_step(bench, h2, reference):
+    r2 = bench.run_scf(h2, 'pbe', density_fit=None, max_cycles=(1, 200, 50))
+    assert r2['converged'] and r2['ladder_step'] == 2
+    assert r2['error'].startswith('step 1: not converged')
+    assert abs(r2['e_tot'] - reference['H2']) < 1e-7
+    r3 = bench.run_scf(h2, 'pbe', density_fit=None, max_cycles=(1, 1, 50))   # newton
+    assert r3['converged'] and r3['ladder_step'] == 3
+    assert 'step 1' in r3['error'] and 'step 2' in r3['error'] and 'step 3' not in r3['error']
+    assert abs(r3['e_tot'] - reference['H2']) < 1e-7
+
+
+def test_nonlocal_step3_is_not_newton(bench):
+    '''NN-NRA has no second derivatives: its step 3 is damping + level shift, not newton.'''
+    assert bench.is_nonlocal('nn-nra') and not bench.is_nonlocal('pbe')
+    assert not bench.is_nonlocal('nn-gga')
+    mol = g2.mole('H', 'sto-3g')
+    r = bench.run_scf(mol, 'nn-nra', uks=True, density_fit=None, max_cycles=(1, 1, 300))
+    assert r['converged'] and r['ladder_step'] == 3
+    assert 'step 3' not in r['error'] and 'NotImplementedError' not in r['error']
+    assert -0.55 < r['e_tot'] < -0.40
+
+
+def test_failure_is_reported_and_gets_no_ae(bench, h2, h_atom, runs):
+    bad = bench.run_scf(h2, 'pbe', density_fit=None, max_cycles=(1, 1, 1))
+    assert not bad['converged'] and bad['ladder_step'] == 0 and math.isnan(bad['e_tot'])
+    assert all(f'step {k}' in bad['error'] for k in (1, 2, 3))
+    ok = runs['H']
+    rows = [_row(bench, ok, 'H', 'atom', h_atom), _row(bench, bad, 'H2', 'molecule', h2)]
+    (rec,) = bench.atomization_errors(rows, ['H2'], ['pbe'])
+    assert rec['status'] == 'failed' and rec['ae'] is None and rec['failed'] == ['H2']
+    summary = bench.summarise([rec], rows=rows)
+    s = summary['pbe']
+    assert (s['n_ae'], s['n_failed'], s['n_scf_failed']) == (0, 1, 1) and s['all']['mae'] is None
+    failures = bench.scf_failures(rows)
+    assert [r['system'] for r in failures] == ['H2']
+    text = bench.markdown_table(summary)
+    assert '| pbe | - |' in text and '| 0/1 | 1 | 0 | 1 |' in text
+    assert '| pbe | H2 | molecule | RKS |' in bench.failures_markdown(failures)
+    # a failed atom takes every molecule made of it down with it
+    rows = [_row(bench, bad, 'H', 'atom', h_atom), _row(bench, ok, 'H2', 'molecule', h2)]
+    (rec,) = bench.atomization_errors(rows, ['H2'], ['pbe'])
+    assert rec['status'] == 'failed' and rec['failed'] == ['H']
+    # and a missing energy is pending, not failed
+    (rec,) = bench.atomization_errors(rows[1:], ['H2'], ['pbe'])
+    assert rec['status'] == 'pending' and rec['ae'] is None
+
+
+def test_published_weights_absent_are_skipped_with_a_note(bench, tmp_path):
+    names, notes = bench.resolve_functionals(['pbe', 'published-gga'], str(tmp_path))
+    assert names == ['pbe'] and 'published-gga' in notes[0] and 'not found' in notes[0]
+    with pytest.raises(SystemExit):
+        bench.resolve_functionals(['no-such-functional'], str(tmp_path))
+
+
+def test_main_resumes_without_recomputing(bench, tmp_path, monkeypatch):
+    calls = []
+    run_scf = bench.run_scf
+
+    def counting(mol, xc, **kwargs):
+        calls.append(xc)
+        return run_scf(mol, xc, **kwargs)
+    monkeypatch.setattr(bench, 'run_scf', counting)
+    energies = tmp_path / 'e.csv'
+    argv = ['--molecules', 'H2', '--basis', 'sto-3g', '--functionals', 'pbe,svwn',
+            '--no-density-fit', '--csv', str(energies), '--summary', str(tmp_path / 's.md'),
+            '--png', str(tmp_path / 'p.png')]
+
+    assert bench.main(argv + ['--time-budget', '0']) == 0   # starts nothing
+    assert calls == [] and 'pending' in (tmp_path / 's.md').read_text()
+
+    def n_rows():
+        with open(energies, newline='') as f:
+            return list(csv.DictReader(f))
+
+    bench.main(argv)
+    assert sorted(calls) == ['pbe', 'pbe', 'svwn', 'svwn']
+    first = n_rows()
+    assert len(first) == 4 and [r['system'] for r in first] == ['H', 'H', 'H2', 'H2']  # atoms first
+    assert all(r['converged'] == 'True' and r['ladder_step'] == '1' for r in first)
+
+    bench.main(argv)
+    assert len(calls) == 4                      # nothing recomputed
+    assert n_rows() == first                    # nothing appended
+    md = (tmp_path / 's.md').read_text()
+    assert 'g2_atomization.py --molecules H2' in md and 'density fitting: off' in md
+    assert '| 1/1 | 0 | 0 | 0 |' in md and 'No SCF failed.' in md
+    with open(tmp_path / 'e_errors.csv', newline='') as f:
+        (err,) = list(csv.DictReader(f))
+    e = {(r['functional'], r['system']): float(r['e_tot']) for r in first}
+    for xc in ('pbe', 'svwn'):
+        ae = 627.509474 * (2 * e[(xc, 'H')] - e[(xc, 'H2')])
+        assert abs(float(err[xc]) - (ae - g2.atomization_energy('H2'))) < 1e-3
+    assert (tmp_path / 'p.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
