@@ -96,8 +96,10 @@ class TrainingSystem:
         mf = self.mf
         cycles = []
         mf.callback = lambda env: cycles.append(1)
-        attempts = [dict(damp=0, level_shift=0, max_cycle=60, diis_start_cycle=1),
-                    dict(damp=0.5, level_shift=0.3, max_cycle=100, diis_start_cycle=8)]
+        # (second-order SCF is the last resort: each of its macro iterations rebuilds the
+        # network's second derivatives on the grid, which costs ~10 SCF cycles)
+        attempts = [dict(damp=0, level_shift=0, max_cycle=100, diis_start_cycle=1),
+                    dict(damp=0.5, level_shift=0.3, max_cycle=200, diis_start_cycle=5)]
         for settings in attempts:
             for key, value in settings.items():
                 setattr(mf, key, value)

@@ -61,8 +61,15 @@ class SCFLoss:
             entry = meta['entries'][name]
             mol = gto.M(atom=entry['atom'], spin=entry['spin'], basis=basis, verbose=0)
             dm_ref = references['dm'][name] if name in self.molecules else None
-            self.systems[name] = TrainingSystem(name, mol, self.spec, self.xc_name, dm_ref,
-                                                grid_level, density_fit, conv_tol)
+            system = TrainingSystem(name, mol, self.spec, self.xc_name, dm_ref, grid_level,
+                                    density_fit, conv_tol)
+            # the first SCF starts from the CCSD density, so that a degenerate ground state
+            # lands in the same component as the reference (NO's unpaired pi electron: from
+            # MINAO, KS picked the other pi orbital, same energy, 14x the density loss), and
+            # DIIS does not wander (NO from MINAO needed the second-order fallback)
+            dm_start = np.asarray(references['dm'][name])
+            system.dm = dm_start.sum(0) if mol.spin == 0 else dm_start
+            self.systems[name] = system
 
     def register(self, net):
         state = {k: v.detach().clone() for k, v in net.state_dict().items()}
