@@ -18,14 +18,14 @@ from pyscf_ml.xc.forms import NagaiMLP
 @pytest.fixture(scope='module')
 def grid_data(tmp_path_factory):
     out = tmp_path_factory.mktemp('xc') / 'grid.npz'
-    xc_grid.main(['--out', str(out), '--systems', 'H2', 'H', '--grid-level', '0'])
+    xc_grid.main(['--out', str(out), '--systems', 'LiH', 'H', '--grid-level', '0'])
     return out
 
 
 def test_grid_data_holds_libxc_energies(grid_data):
     z = np.load(grid_data)
-    w, e_pbe = z['H2/weights'], z['H2/e_pbe']
-    mol = gto.M(atom='H 0 0 0; H 0 0 0.7414', basis='def2-svp', verbose=0)
+    w, e_pbe = z['LiH/weights'], z['LiH/e_pbe']
+    mol = gto.M(atom='Li 0 0 0; H 0 0 1.5949', basis='def2-svp', verbose=0)
     mf = dft.UKS(mol, xc='pbe')
     mf.grids.level = 0
     mf.kernel()
@@ -44,7 +44,7 @@ def test_train_resume_and_register(grid_data, tmp_path):
     assert torch.load(tmp_path / 'ck.pt', weights_only=False)['step'] == 6
     card = json.load(open(tmp_path / 'w.json'))
     assert card['sha256'] == sha256_of(out)
-    assert set(card['metrics']['exc_error_mHa']) == {'H2', 'H'}
+    assert set(card['metrics']['exc_error_mHa']) == {'LiH', 'H'}
     fn = nnxc.register('tiny-gga', 'nn-gga', str(out))
     try:
         mol = gto.M(atom='H 0 0 0; H 0 0 0.7414', basis='6-31g', verbose=0)
