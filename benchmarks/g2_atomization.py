@@ -321,6 +321,18 @@ def summarise(records, functionals=None, rows=None):
     return out
 
 
+def common_subset(records, functionals):
+    '''Like :func:`summarise`, restricted to the molecules with an AE for EVERY functional, so
+    that MAEs compare like with like while a run is partial.  Returns (molecules, summary).'''
+    ok = {}
+    for r in records:
+        if r['status'] == 'ok':
+            ok.setdefault(r['molecule'], set()).add(r['functional'])
+    common = sorted(m for m, fs in ok.items() if set(functionals) <= fs)
+    recs = [r for r in records if r['molecule'] in common]
+    return common, summarise(recs, functionals)
+
+
 def scf_failures(rows):
     '''The rows whose SCF failed every step of the ladder.'''
     return [r for r in rows if not r['converged']]
@@ -386,7 +398,10 @@ def markdown(summary, failures, info):
               f'plot: `{info["png"]}`')]
     lines += [f'- weights: {w}' for w in info.get('weights', [])]
     lines += [f'- note: {n}' for n in info['notes']]
+    common, common_summary = info['common']
     lines += ['', markdown_table(summary), '',
+              f'Same molecules for every functional ({len(common)} with an AE for all of them):',
+              '', markdown_table(common_summary), '',
               ('"failed": requested molecules without AE because their own SCF or one of '
                'their atoms\' failed every step of the ladder; "pending": not computed yet '
                '(time budget or interrupted run); "failed SCFs": systems (atoms included) whose '
@@ -612,8 +627,11 @@ def main(argv=None):
         'max_cycle': args.max_cycle, 'n_molecules': len(molecules), 'selection': selection,
         'csv': args.csv, 'errors_csv': errors_csv, 'png': args.png, 'notes': notes,
         'ladder_counts': ladder_counts(used, functionals),
-        'weights': weight_fingerprints(functionals)}
+        'weights': weight_fingerprints(functionals),
+        'common': common_subset(records, functionals)}
     print(plain_table(summary))
+    print(f'\non the {len(info["common"][0])} molecules with an AE for every functional:')
+    print(plain_table(info['common'][1]))
     if failures:
         print('\nSCF failures (every ladder step):')
         for r in failures:

@@ -188,3 +188,17 @@ def test_main_resumes_without_recomputing(bench, tmp_path, monkeypatch):
         ae = 627.509474 * (2 * e[(xc, 'H')] - e[(xc, 'H2')])
         assert abs(float(err[xc]) - (ae - g2.atomization_energy('H2'))) < 1e-3
     assert (tmp_path / 'p.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_common_subset_compares_like_with_like(bench):
+    '''A molecule without an AE for one functional leaves the common-subset statistics of all.'''
+    def rec(xc, mol, err, status='ok'):
+        return {'functional': xc, 'molecule': mol, 'subset': g2.subset_of(mol), 'de_exp': 0.0,
+                'ae': None, 'error': err if status == 'ok' else None, 'status': status,
+                'failed': []}
+    records = [rec('a', 'H2O', 1.0), rec('b', 'H2O', -3.0),
+               rec('a', 'NH3', 10.0), rec('b', 'NH3', None, 'pending')]
+    common, summary = bench.common_subset(records, ['a', 'b'])
+    assert common == ['H2O']
+    assert summary['a']['all']['mae'] == 1.0 and summary['b']['all']['mae'] == 3.0
+    assert bench.summarise(records, ['a', 'b'])['a']['all']['mae'] == 5.5
