@@ -64,6 +64,7 @@ from pyscf import dft, gto, lib
 
 import pyscf_ml
 from pyscf_ml.data import g2
+from pyscf_ml.xc.nra_kernel import clear_kernel_cache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
@@ -542,14 +543,6 @@ def _systems(molecules, basis):
     return out
 
 
-def _clear_nra_kernels():
-    '''Drop the cached NN-NRA kernels of the finished system (GBs for a big molecule).'''
-    from pyscf_ml.xc import nra_kernel
-    cache = getattr(nra_kernel, '_CACHE', None)
-    if cache is not None:
-        cache.clear()
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
@@ -599,7 +592,7 @@ def main(argv=None):
                     f'E={res["e_tot"]:.10f} {status} cycles={res["cycles"]} '
                     f'wall={res["wall_s"]:.1f}s')
             gc.collect()
-            _clear_nra_kernels()
+            clear_kernel_cache()   # a big molecule's NN-NRA kernel takes GBs
     except KeyboardInterrupt:   # keep what is in the CSV and report it
         interrupted = True
         notes.append('interrupted: the SCF running then was not recorded; rerun to resume')

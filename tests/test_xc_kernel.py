@@ -47,3 +47,18 @@ def test_blocked_on_gpu_matches_cpu(points):
     kernel = NearRegionKernel(points)
     gpu = kernel.matvec(torch.as_tensor(x, device='cuda'), 'blocked').cpu().numpy()
     assert np.abs(gpu - kernel.matvec(x)).max() < 1e-12
+
+
+def test_cache_clear_keeps_pinned_kernels():
+    from pyscf_ml.xc import nra_kernel
+    rng = np.random.default_rng(3)
+    a, b = rng.random((50, 3)), rng.random((60, 3))
+    pinned = nra_kernel.pin_kernel(a)
+    cached = nra_kernel.get_kernel(b)
+    nra_kernel.clear_kernel_cache()
+    try:
+        assert nra_kernel.get_kernel(a) is pinned          # pinned kernels survive
+        assert nra_kernel.get_kernel(b) is not cached      # the LRU cache was emptied
+    finally:
+        nra_kernel.unpin_kernels()
+    assert nra_kernel.get_kernel(a) is not pinned

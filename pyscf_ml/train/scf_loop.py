@@ -77,6 +77,7 @@ class TrainingSystem:
             self.n_ref = torch.as_tensor(self.rows(np.asarray(dm_ref).sum(0))[0, 0])
         self.dm = None           # warm start for the next SCF
         self.e_tot = None
+        self.x0 = None           # density rows of self.dm after the last SCF
         self.cycles = 0
 
     # ---- densities on the grid ------------------------------------------------------------
@@ -119,14 +120,14 @@ class TrainingSystem:
             raise SCFNotConverged(f'{self.name}: SCF did not converge with the current network')
         self.dm = mf.make_rdm1()
         self.e_tot = float(mf.e_tot)
+        self.x0 = self.dm_rows(self.dm)   # shared by every loss piece below
         return self.e_tot
 
     # ---- loss pieces ------------------------------------------------------------------------
     def density_loss(self):
         '''L = sum_g |w_g| (n_g - n_ref,g)^2 at the SCF density and dL/dD (spin+1, nao, nao).
         |w|: PySCF's pruned grids have a few negative weights near nuclei.'''
-        x = self.dm_rows(self.dm)
-        resid = x[:, 0].sum(0) - self.n_ref
+        resid = self.x0[:, 0].sum(0) - self.n_ref
         wabs = self.w.abs()
         loss = float((wabs * resid ** 2).sum())
         wv = np.zeros((self.spin + 1, 5, resid.numel()))
@@ -135,12 +136,12 @@ class TrainingSystem:
 
     def explicit_energy(self, net):
         '''E_xc(theta) at the SCF density (fixed): its theta-gradient is dE_KS/dtheta.'''
-        return xc_energy(net, self.spec, self.dm_rows(self.dm), self.w, self.spin, self.kernel)
+        return xc_energy(net, self.spec, self.x0, self.w, self.spin, self.kernel)
 
     def response_operator(self, net):
         '''dm1 (spin+1, nao, nao) -> first-order KS potential J[dm1] + f_xc dm1, with the
         network's exact second derivatives (Hessian-vector products by autograd).'''
-        x0 = self.dm_rows(self.dm).requires_grad_(True)
+        x0 = self.x0.clone().requires_grad_(True)
         with torch.enable_grad():
             energy = xc_energy(net, self.spec, x0, self.w, self.spin, self.kernel)
             grad_x, = torch.autograd.grad(energy, x0, create_graph=True)
@@ -188,7 +189,7 @@ class TrainingSystem:
 
         def fvind(x):
             out = []
-            for xi in x.reshape(-1, x.shape[-1] if x.ndim > 1 else x.size):
+            for xi in np.atleast_2d(x):   # ucphf passes (nvec, nov_a + nov_b)
                 xa = xi[:nova].reshape(shapes[0])
                 xb = xi[nova:].reshape(shapes[1])
                 v = vresp(dm_of(xa, xb))
@@ -202,7 +203,7 @@ class TrainingSystem:
     def adjoint_term(self, net, z):
         '''<Z, V_xc[D*; theta]> as a function of theta (D* fixed); its theta-gradient is the
         density term's contribution dL/dtheta.'''
-        x0 = self.dm_rows(self.dm).requires_grad_(True)
+        x0 = self.x0.clone().requires_grad_(True)
         z_rows = self.dm_rows(z if self.spin else z[0])
         energy = xc_energy(net, self.spec, x0, self.w, self.spin, self.kernel)
         grad_x, = torch.autograd.grad(energy, x0, create_graph=True)

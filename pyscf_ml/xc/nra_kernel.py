@@ -152,3 +152,9 @@ def pin_kernel(coords, sigma=SIGMA, cutoff=CUTOFF):
 
 def unpin_kernels():
     _PINNED.clear()
+
+
+def clear_kernel_cache():
+    '''Drop the cached (unpinned) kernels, e.g. between the molecules of a benchmark: a large
+    molecule's kernel takes GBs.'''
+    _CACHE.clear()
