@@ -42,7 +42,9 @@ with every requested functional, so a partial run (``--time-budget``, or an inte
 complete rows for the smaller molecules.  Every finished (functional, system) is appended to the
 CSV at once; rerunning resumes and never recomputes a row whose (functional, system, basis,
 density fit, grid) is already there, failed rows included (delete a row to retry it).  conv_tol
-and the ladder are not part of that key: use a new ``--csv`` when changing them.
+and the ladder are not part of that key: use a new ``--csv`` when changing them.  The key of a
+learned functional includes the sha256 of its weight file (column ``weights``), so retrained
+weights are computed afresh and the summary uses only rows of the weights in place now.
 
 Outputs: the CSV of energies (``--csv``), ``<csv stem>_errors.csv`` (AE - De per molecule and
 functional), the markdown summary (``--summary``: the command, settings and, per functional,
@@ -83,9 +85,11 @@ STEP2 = {'damp': 0.5, 'level_shift': 0.3, 'diis_start_cycle': 10, 'max_cycle': 2
 STEP3_NONLOCAL = {'damp': 0.7, 'level_shift': 1.0, 'diis_start_cycle': 20, 'max_cycle': 300}
 NEWTON_MAX_CYCLE = 50   # macro iterations of the second-order SCF (PySCF's default)
 
-COLUMNS = ['functional', 'system', 'kind', 'subset', 'basis', 'density_fit', 'grid', 'method',
-           'spin', 'nao', 'e_tot', 'converged', 'ladder_step', 'cycles', 'wall_s', 'conv_tol',
-           'error', 'finished']
+COLUMNS = ['functional', 'weights', 'system', 'kind', 'subset', 'basis', 'density_fit', 'grid',
+           'method', 'spin', 'nao', 'e_tot', 'converged', 'ladder_step', 'cycles', 'wall_s',
+           'conv_tol', 'error', 'finished']
+# CSVs written before the weights column existed are read with weights = ''
+OLD_COLUMNS = [c for c in COLUMNS if c != 'weights']
 
 
 def log(msg):
@@ -191,10 +195,12 @@ def run_scf(mol, xc, *, uks=None, density_fit=DF_AUXBASIS, conv_tol=1e-8, max_cy
 
 
 # ---- rows (the CSV cache) ---------------------------------------------------------------------
-def make_row(result, functional, system, kind, mol, basis, density_fit, grid, conv_tol):
-    '''A typed CSV row from a :func:`run_scf` result.'''
+def make_row(result, functional, system, kind, mol, basis, density_fit, grid, conv_tol,
+             weights=''):
+    '''A typed CSV row from a :func:`run_scf` result; ``weights`` is the functional's
+    :func:`weights_fingerprint` ('' for libxc functionals).'''
     basis, density_fit, grid = setting_key(basis, density_fit, grid)
-    return {'functional': functional, 'system': system, 'kind': kind,
+    return {'functional': functional, 'weights': weights, 'system': system, 'kind': kind,
             'subset': 'atom' if kind == 'atom' else g2.subset_of(system), 'basis': basis,
             'density_fit': density_fit, 'grid': grid, 'method': result['method'],
             'spin': mol.spin, 'nao': mol.nao, 'e_tot': result['e_tot'],
@@ -215,6 +221,7 @@ def _format(row):
 
 def _parse(row):
     out = dict(row)
+    out.setdefault('weights', '')
     out['e_tot'] = float(row['e_tot']) if row['e_tot'] else math.nan
     out['converged'] = row['converged'] == 'True'
     for k in ('spin', 'nao', 'ladder_step', 'cycles'):
@@ -225,8 +232,10 @@ def _parse(row):
 
 
 def row_key(row):
-    return (row['functional'], row['system']) + setting_key(row['basis'], row['density_fit'],
-                                                            row['grid'])
+    '''What an energy is cached by: the functional and its weight file, the system, basis,
+    density fitting and grid (a retrained network never reuses its predecessor's energies).'''
+    return ((row['functional'], row['weights'], row['system'])
+            + setting_key(row['basis'], row['density_fit'], row['grid']))
 
 
 def load_rows(path):
@@ -235,10 +244,31 @@ def load_rows(path):
         return []
     with open(path, newline='') as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames != COLUMNS:
+        if reader.fieldnames not in (COLUMNS, OLD_COLUMNS):
             raise SystemExit(f'{path} has columns {reader.fieldnames}, not those of this script '
                              f'({COLUMNS}); use another --csv')
         return [_parse(r) for r in reader]
+
+
+def upgrade_csv(path, fingerprints=None):
+    '''Rewrite a CSV of the older layout (no weights column) in the current one.  ``weights``
+    of a learned functional's rows is set from ``fingerprints`` (name -> sha256[:12]) only when
+    the caller knows those rows were made with that file; otherwise it stays '' (never reused).'''
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return False
+    with open(path, newline='') as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != OLD_COLUMNS:
+            return False
+        rows = list(reader)
+    tmp = path + '.tmp'
+    with open(tmp, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({**r, 'weights': (fingerprints or {}).get(r['functional'], '')})
+    os.replace(tmp, path)
+    return True
 
 
 def append_row(path, row):
@@ -471,16 +501,23 @@ def plot_errors(records, functionals, path, title):
 
 
 # ---- driver -----------------------------------------------------------------------------------
-def weight_fingerprints(functionals):
-    '''"name: file sha256[:12]" of each learned functional: the CSV caches energies by name, so
-    after retraining use a fresh --csv (or delete that functional's rows).'''
+def weights_fingerprint(xc):
+    '''sha256[:12] of a learned functional's weight file ('' for a libxc functional): part of
+    the CSV cache key.'''
     from pyscf_ml.modelcard import sha256_of
+    fn = pyscf_ml.xc.lookup(xc)
+    path = getattr(fn, 'weights_path', None) if fn is not None else None
+    return sha256_of(path)[:12] if path and os.path.isfile(path) else ''
+
+
+def weight_fingerprints(functionals):
+    '''"name: file sha256[:12]" of each learned functional, for the summary.'''
     out = []
     for xc in functionals:
-        fn = pyscf_ml.xc.lookup(xc)
-        path = getattr(fn, 'weights_path', None)
-        if path and os.path.isfile(path):
-            out.append(f'{xc}: {os.path.basename(path)} sha256 {sha256_of(path)[:12]}')
+        fp = weights_fingerprint(xc)
+        if fp:
+            path = pyscf_ml.xc.lookup(xc).weights_path
+            out.append(f'{xc}: {os.path.basename(path)} sha256 {fp}')
     return out
 
 
@@ -565,6 +602,10 @@ def main(argv=None):
     setting = setting_key(args.basis, df, grid)
     verbose = 4 if args.verbose else 0
 
+    fingerprints = {xc: weights_fingerprint(xc) for xc in functionals}
+    if upgrade_csv(args.csv):
+        log(f'# {args.csv}: added the weights column (old rows of learned functionals will not '
+            'be reused)')
     rows = load_rows(args.csv)
     done = {row_key(r) for r in rows}
     systems = _systems(molecules, args.basis)
@@ -574,7 +615,7 @@ def main(argv=None):
     try:
         for name, kind, mol in systems:
             for xc in functionals:
-                if (xc, name) + setting in done:
+                if (xc, fingerprints[xc], name) + setting in done:
                     continue
                 budget = args.time_budget
                 if budget is not None and time.perf_counter() - t_start > budget:
@@ -582,7 +623,8 @@ def main(argv=None):
                     continue
                 res = run_scf(mol, xc, uks=True if kind == 'atom' else None, density_fit=df,
                               conv_tol=args.conv_tol, max_cycle=args.max_cycle, verbose=verbose)
-                row = make_row(res, xc, name, kind, mol, args.basis, df, grid, args.conv_tol)
+                row = make_row(res, xc, name, kind, mol, args.basis, df, grid, args.conv_tol,
+                               fingerprints[xc])
                 row = append_row(args.csv, row)
                 rows.append(row)
                 done.add(row_key(row))
@@ -604,6 +646,7 @@ def main(argv=None):
 
     names = {name for name, _, _ in systems}
     used = [r for r in rows if r['functional'] in functionals and r['system'] in names
+            and r['weights'] == fingerprints[r['functional']]
             and setting_key(r['basis'], r['density_fit'], r['grid']) == setting]
     records = atomization_errors(used, molecules, functionals)
     summary = summarise(records, functionals, used)

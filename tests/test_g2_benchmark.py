@@ -202,3 +202,24 @@ def test_common_subset_compares_like_with_like(bench):
     assert common == ['H2O']
     assert summary['a']['all']['mae'] == 1.0 and summary['b']['all']['mae'] == 3.0
     assert bench.summarise(records, ['a', 'b'])['a']['all']['mae'] == 5.5
+
+
+def test_cache_key_includes_the_weight_file(bench, h_atom, runs, tmp_path):
+    '''An energy cached for one weight file is never reused for another (retrained weights
+    are recomputed), and a CSV of the layout before the weights column is upgraded in place.'''
+    r = _row(bench, runs['H'], 'H', 'atom', h_atom, xc='nn-metagga')
+    old, new = dict(r, weights='aaaaaaaaaaaa'), dict(r, weights='bbbbbbbbbbbb')
+    assert bench.row_key(old) != bench.row_key(new)
+    assert bench.weights_fingerprint('pbe') == ''
+    fp = bench.weights_fingerprint('nn-metagga')
+    assert len(fp) == 12 and fp != ''
+
+    path = tmp_path / 'old.csv'
+    with open(path, 'w', newline='') as f:
+        w = csv.DictWriter(f, fieldnames=bench.OLD_COLUMNS)
+        w.writeheader()
+        w.writerow({k: v for k, v in bench._format(r).items() if k != 'weights'})
+    assert bench.upgrade_csv(str(path)) and not bench.upgrade_csv(str(path))
+    (back,) = bench.load_rows(str(path))
+    assert back['weights'] == '' and back['e_tot'] == pytest.approx(r['e_tot'], abs=1e-12)
+    assert bench.row_key(back) != bench.row_key(dict(r, weights=fp))

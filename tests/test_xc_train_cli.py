@@ -12,7 +12,7 @@ from pyscf_ml.data import xc_grid
 from pyscf_ml.modelcard import sha256_of
 from pyscf_ml.train import xc as train_xc
 from pyscf_ml.train.xc import fold_standardisation
-from pyscf_ml.xc.forms import NagaiMLP
+from pyscf_ml.xc.forms import NagaiMLP, SpinDensities, eps_xc
 
 
 @pytest.fixture(scope='module')
@@ -63,3 +63,54 @@ def test_fold_standardisation_is_exact():
     x = torch.randn(50, 3, dtype=torch.float64) * 3
     raw = fold_standardisation(net, mean.double(), std.double())
     assert torch.allclose(raw(x), net((x - mean) / std), rtol=1e-12, atol=1e-12)
+
+
+def test_atomization_matrix_counts_atoms():
+    names = ['H2O', 'OH', 'H', 'O', 'CH4']
+    comps = {'H2O': {'H': 2, 'O': 1}, 'OH': {'H': 1, 'O': 1}, 'H': {'H': 1}, 'O': {'O': 1},
+             'CH4': {'C': 1, 'H': 4}}
+    M, molecules = train_xc.atomization_matrix(names, comps)
+    assert molecules == ['H2O', 'OH']          # CH4 lacks its C atom in the data
+    E = torch.tensor([-76.4, -75.7, -0.5, -75.0, -40.5], dtype=torch.float64)
+    assert torch.allclose(M @ E, torch.tensor([2 * -0.5 - 75.0 + 76.4, -0.5 - 75.0 + 75.7],
+                                              dtype=torch.float64))
+
+
+@pytest.fixture(scope='module')
+def grid_data_lih(tmp_path_factory):
+    out = tmp_path_factory.mktemp('xc') / 'grid.npz'
+    xc_grid.main(['--out', str(out), '--systems', 'LiH', 'Li', 'H', '--grid-level', '0'])
+    return out
+
+
+def test_ae_weighted_float32_training_reports_the_exc_part_of_the_ae(grid_data_lih, tmp_path):
+    '''The card's exc_ae_error_kcal is E_xc^NN - E_xc^PBE of the atoms minus that of LiH on
+    the stored PBE densities, computed here independently from the saved float64 weights.'''
+    out = tmp_path / 'w.pt'
+    train_xc.main(['--form', 'nn-gga', '--data', str(grid_data_lih), '--points', '3000',
+                   '--steps', '5', '--ae-weight', '1e-5', '--precision', 'float32',
+                   '--out', str(out)])
+    card = json.load(open(tmp_path / 'w.json'))
+    assert card['hyperparameters']['precision'] == 'float32'
+    fn = nnxc.register('tiny-gga-ae', 'nn-gga', str(out))
+    try:
+        net = fn.net()
+        z = np.load(grid_data_lih)
+        exc_err = {}
+        for name in ('LiH', 'Li', 'H'):
+            rho = torch.as_tensor(z[f'{name}/rho'])
+            d = SpinDensities.from_pyscf_rho(rho, 1)
+            with torch.no_grad():
+                e = eps_xc(net, 3, d) * (d.n_a + d.n_b)
+            w = torch.as_tensor(z[f'{name}/weights'])
+            exc_err[name] = float(w @ e) - float(z[f'{name}/weights'] @ z[f'{name}/e_pbe'])
+    finally:
+        nnxc.unregister('tiny-gga-ae')
+    expected = (exc_err['Li'] + exc_err['H'] - exc_err['LiH']) * 627.509474
+    assert card['metrics']['exc_ae_error_kcal']['LiH'] == pytest.approx(expected, abs=2e-3)
+
+
+def test_g2_grid_data_refuses_test_set_molecules():
+    pytest.importorskip('ase')
+    with pytest.raises(ValueError, match='G2-2'):
+        xc_grid.build_mole('CH3CN', 'def2-svp', source='g2')
