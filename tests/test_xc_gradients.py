@@ -56,10 +56,12 @@ def test_local_uks_gradient_with_grid_response():
 @pytest.mark.parametrize('spin,grid_level', [(0, 3), (1, 5)])
 def test_nra_gradient(spin, grid_level):
     '''Moving grids: the omitted grid response is the only error (PySCF's own meta-GGA
-    gradient without grid response is off by 3.9e-4 Ha/bohr for NH2 at grid level 3).'''
+    gradient without grid response is off by 3.9e-4 Ha/bohr for NH2 at grid level 3).  Its size
+    depends on the weights: < 1e-4 with the earlier shipped nn-nra, 1.2e-4 for NH2 at level 5
+    with the current one (the exact part is checked to 1e-6 on a frozen grid below).'''
     molecule = hf_molecule if spin == 0 else nh2_molecule
     analytic, fd = _energy_and_fd(molecule, 'nn-nra', spin, (1, 2), grid_level, False)
-    assert abs(analytic - fd) < 1e-4
+    assert abs(analytic - fd) < 2e-4
 
 
 @pytest.mark.parametrize('spin', [0, 1])
