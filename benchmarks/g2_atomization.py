@@ -88,8 +88,6 @@ NEWTON_MAX_CYCLE = 50   # macro iterations of the second-order SCF (PySCF's defa
 COLUMNS = ['functional', 'weights', 'system', 'kind', 'subset', 'basis', 'density_fit', 'grid',
            'method', 'spin', 'nao', 'e_tot', 'converged', 'ladder_step', 'cycles', 'wall_s',
            'conv_tol', 'error', 'finished']
-# CSVs written before the weights column existed are read with weights = ''
-OLD_COLUMNS = [c for c in COLUMNS if c != 'weights']
 
 
 def log(msg):
@@ -221,7 +219,6 @@ def _format(row):
 
 def _parse(row):
     out = dict(row)
-    out.setdefault('weights', '')
     out['e_tot'] = float(row['e_tot']) if row['e_tot'] else math.nan
     out['converged'] = row['converged'] == 'True'
     for k in ('spin', 'nao', 'ladder_step', 'cycles'):
@@ -244,31 +241,10 @@ def load_rows(path):
         return []
     with open(path, newline='') as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames not in (COLUMNS, OLD_COLUMNS):
+        if reader.fieldnames != COLUMNS:
             raise SystemExit(f'{path} has columns {reader.fieldnames}, not those of this script '
                              f'({COLUMNS}); use another --csv')
         return [_parse(r) for r in reader]
-
-
-def upgrade_csv(path, fingerprints=None):
-    '''Rewrite a CSV of the older layout (no weights column) in the current one.  ``weights``
-    of a learned functional's rows is set from ``fingerprints`` (name -> sha256[:12]) only when
-    the caller knows those rows were made with that file; otherwise it stays '' (never reused).'''
-    if not os.path.exists(path) or os.path.getsize(path) == 0:
-        return False
-    with open(path, newline='') as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != OLD_COLUMNS:
-            return False
-        rows = list(reader)
-    tmp = path + '.tmp'
-    with open(tmp, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({**r, 'weights': (fingerprints or {}).get(r['functional'], '')})
-    os.replace(tmp, path)
-    return True
 
 
 def append_row(path, row):
@@ -510,15 +486,10 @@ def weights_fingerprint(xc):
     return sha256_of(path)[:12] if path and os.path.isfile(path) else ''
 
 
-def weight_fingerprints(functionals):
+def weight_fingerprints(fingerprints):
     '''"name: file sha256[:12]" of each learned functional, for the summary.'''
-    out = []
-    for xc in functionals:
-        fp = weights_fingerprint(xc)
-        if fp:
-            path = pyscf_ml.xc.lookup(xc).weights_path
-            out.append(f'{xc}: {os.path.basename(path)} sha256 {fp}')
-    return out
+    return [f'{xc}: {os.path.basename(pyscf_ml.xc.lookup(xc).weights_path)} sha256 {fp}'
+            for xc, fp in fingerprints.items() if fp]
 
 
 def resolve_functionals(names, published_dir):
@@ -603,9 +574,6 @@ def main(argv=None):
     verbose = 4 if args.verbose else 0
 
     fingerprints = {xc: weights_fingerprint(xc) for xc in functionals}
-    if upgrade_csv(args.csv):
-        log(f'# {args.csv}: added the weights column (old rows of learned functionals will not '
-            'be reused)')
     rows = load_rows(args.csv)
     done = {row_key(r) for r in rows}
     systems = _systems(molecules, args.basis)
@@ -663,7 +631,7 @@ def main(argv=None):
         'max_cycle': args.max_cycle, 'n_molecules': len(molecules), 'selection': selection,
         'csv': args.csv, 'errors_csv': errors_csv, 'png': args.png, 'notes': notes,
         'ladder_counts': ladder_counts(used, functionals),
-        'weights': weight_fingerprints(functionals),
+        'weights': weight_fingerprints(fingerprints),
         'common': common_subset(records, functionals)}
     print(plain_table(summary))
     print(f'\non the {len(info["common"][0])} molecules with an AE for every functional:')

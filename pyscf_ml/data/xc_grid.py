@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import time
+from collections import Counter
 
 import numpy as np
 from pyscf import dft, gto
@@ -37,6 +38,7 @@ def build_mole(name, basis, source='builtin', verbose=0):
 
 
 def sample_system(name, basis='def2-svp', grid_level=2, verbose=0, source='builtin'):
+    '''The grid arrays of one system and its composition {element: count}.'''
     mol = build_mole(name, basis, source, verbose)
     mf = dft.UKS(mol, xc='pbe')
     mf.grids.level = grid_level
@@ -50,13 +52,13 @@ def sample_system(name, basis='def2-svp', grid_level=2, verbose=0, source='built
     rho = rho_on_grid(mf._numint, mol, grids, mf.make_rdm1())          # (2, 5, N)
     w = grids.weights
     R = get_kernel(grids.coords).matvec(w * rho[:, 0].sum(0))
-    out = {'rho': rho, 'weights': w, 'R': R,
-           'symbols': np.array([mol.atom_pure_symbol(i) for i in range(mol.natm)])}
+    out = {'rho': rho, 'weights': w, 'R': R}
     for xc in TARGETS:
         nvar = {'LDA': 1, 'GGA': 4, 'MGGA': 5}[dft.libxc.xc_type(xc)]
         eps = dft.libxc.eval_xc(xc, rho[:, :nvar], spin=1, deriv=0)[0]
         out[f'e_{xc}'] = eps * rho[:, 0].sum(0)
-    return out
+    composition = Counter(mol.atom_pure_symbol(i) for i in range(mol.natm))
+    return out, dict(sorted(composition.items()))
 
 
 def main(argv=None):
@@ -79,9 +81,8 @@ def main(argv=None):
             args.systems = list(SYSTEMS)
     arrays, compositions, t0 = {}, {}, time.perf_counter()
     for k, name in enumerate(args.systems):
-        sample = sample_system(name, args.basis, args.grid_level, source=source)
-        symbols = [str(x) for x in sample.pop('symbols')]
-        compositions[name] = {el: symbols.count(el) for el in sorted(set(symbols))}
+        sample, compositions[name] = sample_system(name, args.basis, args.grid_level,
+                                                   source=source)
         for key, value in sample.items():
             arrays[f'{name}/{key}'] = value
         print(f'[{k + 1}/{len(args.systems)}] {name}: {sample["weights"].size} points, '

@@ -71,12 +71,10 @@ class GridData:
 def atomization_matrix(names, compositions):
     '''A (n_molecules, n_systems) matrix M with (M E)_m = sum_atoms E_atom - E_m for every
     molecule of the data whose atoms are all in it too; the molecules' names.'''
-    if not compositions:
-        return torch.zeros(0, len(names), dtype=torch.float64), []
     index = {name: k for k, name in enumerate(names)}
     rows, molecules = [], []
     for name in names:
-        comp = compositions[name]
+        comp = (compositions or {}).get(name, {})
         if sum(comp.values()) < 2 or not all(el in index for el in comp):
             continue
         row = torch.zeros(len(names), dtype=torch.float64)
