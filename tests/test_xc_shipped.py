@@ -33,9 +33,9 @@ def test_close_to_the_functional_it_was_fitted_to(name):
     '''Stage 1 fits the target's energy density; SCF energies of a molecule at a geometry
     and basis outside the training data must land near the target's.  Measured for CO2/6-31G
     (grid level 1): nn-lsda, nn-gga differ from SVWN5, PBE by a few to 30 mHa; nn-metagga and
-    nn-nra (fitted on G2-1, which holds CO2 at its G2 geometry in def2-SVP) differ from SCAN by
-    9 and 4 mHa; SVWN5 and PBE differ by ~0.9 Ha: 40 mHa separates 'fitted to the target' from
-    'another functional'.'''
+    nn-nra (fitted on G2-1, which holds CO2 at its G2 geometry, then pulled towards experimental
+    atomization energies) differ from SCAN by -3 and -30 mHa; SVWN5 and PBE differ by ~0.9 Ha:
+    40 mHa separates 'fitted to the target' from 'another functional'.'''
     mol = gto.M(atom='C 0 0 0; O 0 0 1.16; O 0 0 -1.16', basis='6-31g', verbose=0)  # CO2
     energies = []
     for xc in (name, TARGET[name]):

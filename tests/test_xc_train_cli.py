@@ -1,16 +1,19 @@
 '''The first-stage XC pipeline end to end on a tiny set: data, training with a checkpoint,
 resume, and weights that register and run in an SCF.'''
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 from pyscf import dft, gto
 
+import pyscf_ml.weights
 import pyscf_ml.xc as nnxc
 from pyscf_ml.data import xc_grid
 from pyscf_ml.modelcard import sha256_of
 from pyscf_ml.train import xc as train_xc
+from pyscf_ml.train.progress import save_checkpoint
 from pyscf_ml.train.xc import fold_standardisation
 from pyscf_ml.xc.forms import NagaiMLP, SpinDensities, eps_xc
 
@@ -31,6 +34,8 @@ def test_grid_data_holds_libxc_energies(grid_data):
     mf.kernel()
     exc = mf._numint.nr_uks(mol, mf.grids, 'pbe', mf.make_rdm1())[1]
     assert abs(w @ e_pbe - exc) < 1e-6
+    # the stored rest of the total energy completes E_xc to PySCF's PBE total energy
+    assert abs(float(z['LiH/e_nonxc']) + w @ e_pbe - mf.e_tot) < 1e-6
 
 
 def test_train_resume_and_register(grid_data, tmp_path):
@@ -63,6 +68,25 @@ def test_fold_standardisation_is_exact():
     x = torch.randn(50, 3, dtype=torch.float64) * 3
     raw = fold_standardisation(net, mean.double(), std.double())
     assert torch.allclose(raw(x), net((x - mean) / std), rtol=1e-12, atol=1e-12)
+
+
+def test_standardised_copy_inverts_fold_standardisation():
+    torch.manual_seed(1)
+    raw = NagaiMLP(3).double()
+    mean = torch.tensor([-3.0, 0.1, 2.0], dtype=torch.float64)
+    std = torch.tensor([4.0, 0.2, 1.5], dtype=torch.float64)
+    std_net = train_xc.standardised_copy(raw.state_dict(), mean, std, torch.float64)
+    x = torch.randn(50, 3, dtype=torch.float64) * 3
+    assert torch.allclose(std_net((x - mean) / std), raw(x), rtol=1e-12, atol=1e-12)
+    back = fold_standardisation(std_net, mean, std)
+    for key, value in raw.state_dict().items():
+        assert torch.allclose(back.state_dict()[key], value, rtol=1e-12, atol=1e-12)
+
+
+def test_validation_mask_holds_out_every_nth():
+    assert train_xc.validation_mask(7, 3).tolist() == [False, False, True, False, False,
+                                                       True, False]
+    assert not train_xc.validation_mask(7, 0).any()
 
 
 def test_atomization_matrix_counts_atoms():
@@ -114,3 +138,94 @@ def test_g2_grid_data_refuses_test_set_molecules():
     pytest.importorskip('ase')
     with pytest.raises(ValueError, match='G2-2'):
         xc_grid.build_mole('CH3CN', 'def2-svp', source='g2')
+
+
+@pytest.fixture(scope='module')
+def g2_grid_data_lih(tmp_path_factory):
+    pytest.importorskip('ase')
+    out = tmp_path_factory.mktemp('xc') / 'grid.npz'
+    xc_grid.main(['--set', 'g2-1', '--out', str(out), '--systems', 'LiH', 'Li', 'H',
+                  '--grid-level', '0'])
+    return out
+
+
+def test_experiment_target_reports_the_non_self_consistent_ae(g2_grid_data_lih, tmp_path):
+    """Warm start from the shipped nn-gga with a negligible step: the card's AE error against
+    experiment must equal PySCF's nn-gga total energies at the stored PBE densities (atoms
+    minus LiH) minus ase's experimental De, computed here independently."""
+    from pyscf_ml.data import g2
+    out = tmp_path / 'w.pt'
+    init = os.path.join(os.path.dirname(pyscf_ml.weights.__file__), 'nn_gga.pt')
+    train_xc.main(['--form', 'nn-gga', '--data', str(g2_grid_data_lih), '--points', '3000',
+                   '--steps', '1', '--lr', '1e-12', '--init', init, '--ae-weight', '1e-4',
+                   '--ae-target', 'experiment', '--ae-validation-every', '0',
+                   '--out', str(out)])
+    with open(tmp_path / 'w.json') as f:
+        card = json.load(f)
+    assert card['hyperparameters']['init']['sha256'] == sha256_of(init)
+    energies = {}
+    for name in ('LiH', 'Li', 'H'):
+        mf = dft.UKS(g2.mole(name, 'def2-svp'), xc='pbe')
+        mf.grids.level = 0
+        mf.kernel()
+        dm = mf.make_rdm1()
+        mf.xc = 'nn-gga'
+        energies[name] = mf.energy_tot(dm=dm)
+    ae = (energies['Li'] + energies['H'] - energies['LiH']) * 627.509474
+    expected = ae - g2.atomization_energy('LiH')
+    assert card['metrics']['ae_vs_experiment_error_kcal']['LiH'] == pytest.approx(expected,
+                                                                                  abs=0.02)
+    assert card['metrics']['ae_vs_experiment_mae_kcal_fit'] == pytest.approx(abs(expected),
+                                                                              abs=0.02)
+
+
+def test_experiment_target_needs_the_non_xc_energies(grid_data_lih, tmp_path):
+    z = dict(np.load(grid_data_lih))
+    old = tmp_path / 'old.npz'
+    np.savez(old, **{k: v for k, v in z.items() if not k.endswith('/e_nonxc')})
+    with pytest.raises(SystemExit, match='e_nonxc'):
+        train_xc.main(['--form', 'nn-gga', '--data', str(old), '--ae-weight', '1e-4',
+                       '--ae-target', 'experiment', '--out', str(tmp_path / 'w.pt')])
+
+
+def test_adaptive_resampling_resumes_exactly(grid_data, tmp_path, monkeypatch):
+    '''Fresh samples every step and error-adapted sampling: a run killed after its step-3
+    checkpoint and resumed gives the same weights as one uninterrupted run.'''
+    common = ['--form', 'nn-gga', '--data', str(grid_data), '--points', '1500', '--resample',
+              '--adapt-every', '2', '--checkpoint-every', '3', '--steps', '5']
+    train_xc.main(common + ['--out', str(tmp_path / 'a.pt'), '--checkpoint',
+                            str(tmp_path / 'a.ck')])
+
+    def save_then_die(path, **state):
+        save_checkpoint(path, **state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_xc, 'save_checkpoint', save_then_die)
+    resumed = common + ['--out', str(tmp_path / 'b.pt'), '--checkpoint', str(tmp_path / 'b.ck'),
+                        '--resume']
+    with pytest.raises(KeyboardInterrupt):
+        train_xc.main(resumed)
+    assert torch.load(tmp_path / 'b.ck', weights_only=False)['step'] == 3
+    monkeypatch.setattr(train_xc, 'save_checkpoint', save_checkpoint)
+    train_xc.main(resumed)
+    a = torch.load(tmp_path / 'a.pt', weights_only=True)['state_dict']
+    b = torch.load(tmp_path / 'b.pt', weights_only=True)['state_dict']
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_resampled_quadrature_is_unbiased(grid_data):
+    '''Averaged over draws, the importance-weighted sums (error-adapted probabilities
+    included) reproduce every system's full-grid E_xc within 4 standard errors.'''
+    data = train_xc.GridData(str(grid_data), 'nn-gga', 'pbe')
+    exact = data.system_energies(data.e_ref)
+    e_net = data.e_ref * (1 + 0.05 * torch.sin(torch.arange(len(data.w), dtype=torch.float64)))
+    for p in (train_xc.importance_probabilities(data),
+              train_xc.importance_probabilities(data, e_net)):
+        assert float(p.sum()) == pytest.approx(1.0, abs=1e-12) and (p > 0).all()
+        draws = [train_xc.importance_resample(p, 4000, seed) for seed in range(300)]
+        estimates = torch.stack([train_xc.per_system(data.system[i], data.w[i] * iw,
+                                                     data.e_ref[i], 2) for i, iw in draws])
+        stderr = estimates.std(0) / len(draws) ** 0.5
+        assert (stderr < 5e-3 * exact.abs()).all()          # the check has power
+        assert ((estimates.mean(0) - exact).abs() < 4 * stderr).all()

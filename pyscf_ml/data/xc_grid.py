@@ -1,11 +1,12 @@
 '''Grid samples of conventional XC energy densities: the first training stage of nn-*.
 
 For each system: a PBE/def2-SVP UKS density on a PySCF grid, its spin-resolved meta-GGA rows,
-the grid weights, the NN-NRA descriptor R (whole grid), and the XC energy density n*eps_xc of
-SVWN, PBE and SCAN from libxc at that density.
+the grid weights, the NN-NRA descriptor R (whole grid), the XC energy density n*eps_xc of
+SVWN, PBE and SCAN from libxc at that density, and the rest of the PBE total energy (e_nonxc).
 
     python -m pyscf_ml.data xc-grid --out data/xc_grid.npz                 # 12 molecules, 6 atoms
     python -m pyscf_ml.data xc-grid --set g2-1 --out data/xc_grid_g2-1.npz  # 55 + 14 atoms
+    python -m pyscf_ml.data xc-grid --set g2-1 --basis def2-tzvp --out data/xc_grid_g2-1_tzvp.npz
 
 ``--set g2-1`` takes every G2-1 molecule and all 14 G2/97 atoms from ase (``pip install
 -e '.[g2]'``); G2-2 molecules are never sampled (they are the test set of the benchmark).
@@ -49,10 +50,14 @@ def sample_system(name, basis='def2-svp', grid_level=2, verbose=0, source='built
     if not mf.converged:
         raise RuntimeError(f'PBE SCF for {name} did not converge')
     grids = mf.grids
-    rho = rho_on_grid(mf._numint, mol, grids, mf.make_rdm1())          # (2, 5, N)
+    dm = mf.make_rdm1()
+    rho = rho_on_grid(mf._numint, mol, grids, dm)          # (2, 5, N)
     w = grids.weights
     R = get_kernel(grids.coords).matvec(w * rho[:, 0].sum(0))
-    out = {'rho': rho, 'weights': w, 'R': R}
+    # everything in the PBE total energy but E_xc (kinetic, nuclear, Hartree): with it any
+    # functional's E_xc at this density gives a non-self-consistent total energy
+    e_nonxc = mf.e_tot - mf.get_veff(mol, dm).exc
+    out = {'rho': rho, 'weights': w, 'R': R, 'e_nonxc': np.float64(e_nonxc)}
     for xc in TARGETS:
         nvar = {'LDA': 1, 'GGA': 4, 'MGGA': 5}[dft.libxc.xc_type(xc)]
         eps = dft.libxc.eval_xc(xc, rho[:, :nvar], spin=1, deriv=0)[0]
