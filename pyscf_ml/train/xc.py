@@ -449,8 +449,8 @@ def main(argv=None):
                              precision=args.precision, seed=args.seed,
                              resample_every_step=args.resample,
                              adapt_every=args.adapt_every,
-                             ae_target=args.ae_target, init=args.init and dict(
-                                 file=args.init, sha256=sha256_of(args.init))),
+                             ae_target=args.ae_target, init=args.init and {
+                                 'file': args.init, 'sha256': sha256_of(args.init)}),
         command='python -m pyscf_ml.train ' + ' '.join(['xc'] + list(argv or sys.argv[1:])),
         data_command='python -m pyscf_ml.data xc-grid '
                      + (f'--set {data.meta["set"]} ' if data.meta.get('set', 'builtin') != 'builtin'
