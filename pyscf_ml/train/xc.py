@@ -350,11 +350,14 @@ def main(argv=None):
                 probabilities = anchor.probabilities
             print(f'resumed from {args.checkpoint} at step {step}', file=sys.stderr)
 
+    evaluated = []        # the loss terms of the closure's last evaluation
+
     def closure():
         opt.zero_grad()
-        loss = loss_fn(net)[0]
-        loss.backward()
-        return loss
+        terms = loss_fn(net)
+        terms[0].backward()
+        evaluated[:] = [t.detach() for t in terms]
+        return terms[0]
 
     progress = Progress(args.steps, args.log, every=50)
     last = float('inf')
@@ -373,8 +376,11 @@ def main(argv=None):
         if sched is not None:
             sched.step()
         step += 1
-        with torch.no_grad():
-            loss, pointwise, energy, ae = loss_fn(net)
+        if sched is None:        # L-BFGS: the loss after the step decides about a restart
+            with torch.no_grad():
+                loss, pointwise, energy, ae = loss_fn(net)
+        else:                    # Adam: log the terms the step itself evaluated (no 2nd pass)
+            loss, pointwise, energy, ae = evaluated
         if sched is None and not loss.item() < last:
             # the line search found no decrease along the L-BFGS direction (a poor curvature
             # pair in the history): restart from steepest descent instead of stalling
