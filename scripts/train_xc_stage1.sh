@@ -9,7 +9,10 @@
 #    1c (README step 2): from 1b, on PBE/def2-TZVP densities, the atomization-energy term
 #        compares non-self-consistent atomization energies with experiment (44 G2-1
 #        molecules; every 5th is held out as validation); fresh error-adapted samples every
-#        step and exact per-system energies every 50 steps (control variate); ~47 min each.
+#        step and exact per-system energies every 50 steps (control variate); ~47 min each
+#        (~36 min with the current loop);
+#    1d (README step 3): from 1c, 600 steps with the gradient floor t2 -> sqrt(t2^2 + 0.1^2)
+#        (pyscf_ml.xc.forms: SCFs converge on default grids); ~8 min each.
 set -e
 cd "$(dirname "$0")/.."
 mkdir -p runs/train_xc
@@ -26,8 +29,14 @@ for form in nn-metagga nn-nra; do
    python -m pyscf_ml.train xc --form $form --data data/xc_grid_g2-1_tzvp.npz \
      --init runs/train_xc/${f}_stage1b.pt --ae-target experiment --ae-weight 1e-5 --lr 3e-4 \
      --resample --adapt-every 50 --steps 3000 --points 100000 --precision float32 --threads 1 \
-     --out pyscf_ml/weights/$f.pt --log runs/train_xc/${f}_stage1c.log \
-     --checkpoint runs/train_xc/${f}_stage1c.ckpt --checkpoint-every 100 --resume) &
+     --out runs/train_xc/${f}_stage1c.pt --log runs/train_xc/${f}_stage1c.log \
+     --checkpoint runs/train_xc/${f}_stage1c.ckpt --checkpoint-every 100 --resume
+   python -m pyscf_ml.train xc --form $form --data data/xc_grid_g2-1_tzvp.npz \
+     --init runs/train_xc/${f}_stage1c.pt --t2-floor 0.1 --ae-target experiment \
+     --ae-weight 1e-5 --lr 1e-4 --resample --adapt-every 50 --steps 600 --points 100000 \
+     --precision float32 --threads 1 --out pyscf_ml/weights/$f.pt \
+     --log runs/train_xc/${f}_stage1d.log --checkpoint runs/train_xc/${f}_stage1d.ckpt \
+     --checkpoint-every 100 --resume) &
 done
 wait
 for form in nn-lsda nn-gga; do

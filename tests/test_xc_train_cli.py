@@ -150,27 +150,35 @@ def g2_grid_data_lih(tmp_path_factory):
 
 
 def test_experiment_target_reports_the_non_self_consistent_ae(g2_grid_data_lih, tmp_path):
-    """Warm start from the shipped nn-gga with a negligible step: the card's AE error against
-    experiment must equal PySCF's nn-gga total energies at the stored PBE densities (atoms
-    minus LiH) minus ase's experimental De, computed here independently."""
+    """Warm start from the shipped nn-gga with a gradient floor and a negligible step: the
+    card's AE error against experiment must equal PySCF's total energies with the written
+    weights at the stored PBE densities (atoms minus LiH) minus ase's experimental De,
+    computed here independently.  This also checks that training and inference apply the
+    same floor."""
     from pyscf_ml.data import g2
     out = tmp_path / 'w.pt'
     init = os.path.join(os.path.dirname(pyscf_ml.weights.__file__), 'nn_gga.pt')
     train_xc.main(['--form', 'nn-gga', '--data', str(g2_grid_data_lih), '--points', '3000',
                    '--steps', '1', '--lr', '1e-12', '--init', init, '--ae-weight', '1e-4',
                    '--ae-target', 'experiment', '--ae-validation-every', '0',
-                   '--out', str(out)])
+                   '--t2-floor', '1.0', '--out', str(out)])
     with open(tmp_path / 'w.json') as f:
         card = json.load(f)
     assert card['hyperparameters']['init']['sha256'] == sha256_of(init)
+    assert card['hyperparameters']['t2_floor'] == 1.0
+    fn = nnxc.register('tiny-floored-gga', 'nn-gga', str(out))
+    assert float(fn.net().t2_floor) == 1.0
     energies = {}
-    for name in ('LiH', 'Li', 'H'):
-        mf = dft.UKS(g2.mole(name, 'def2-svp'), xc='pbe')
-        mf.grids.level = 0
-        mf.kernel()
-        dm = mf.make_rdm1()
-        mf.xc = 'nn-gga'
-        energies[name] = mf.energy_tot(dm=dm)
+    try:
+        for name in ('LiH', 'Li', 'H'):
+            mf = dft.UKS(g2.mole(name, 'def2-svp'), xc='pbe')
+            mf.grids.level = 0
+            mf.kernel()
+            dm = mf.make_rdm1()
+            mf.xc = 'tiny-floored-gga'
+            energies[name] = mf.energy_tot(dm=dm)
+    finally:
+        nnxc.unregister('tiny-floored-gga')
     ae = (energies['Li'] + energies['H'] - energies['LiH']) * 627.509474
     expected = ae - g2.atomization_energy('LiH')
     assert card['metrics']['ae_vs_experiment_error_kcal']['LiH'] == pytest.approx(expected,

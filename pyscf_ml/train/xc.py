@@ -45,7 +45,7 @@ def per_system(system, weights, values, nsys):
 class GridData:
     '''Descriptors and target energy densities of every grid point above the density cutoff.'''
 
-    def __init__(self, path, form, target):
+    def __init__(self, path, form, target, t2_floor=0.0):
         spec = form_spec(form)
         z = np.load(path)
         self.meta = json.loads(str(z['meta']))
@@ -54,7 +54,7 @@ class GridData:
             rho = torch.as_tensor(z[f'{name}/rho'])
             R = torch.as_tensor(z[f'{name}/R'])
             d = SpinDensities.from_pyscf_rho(rho, 1)
-            x, n_raw, t1, mask = descriptors(spec.n_features, d, R)
+            x, n_raw, t1, mask = descriptors(spec.n_features, d, R, t2_floor)
             xs.append(x[mask])
             prefs.append((n_raw ** (4 / 3) * t1)[mask])
             ws.append(torch.as_tensor(z[f'{name}/weights'])[mask])
@@ -133,7 +133,8 @@ def standardised_copy(state, mean, std, dtype):
     '''A network on standardised inputs equal to the raw-input network ``state``: the
     inverse of fold_standardisation, for warm starts.'''
     net = NagaiMLP(state['fc1.weight'].shape[1]).double()
-    state = {k: v.detach().double().clone() for k, v in state.items()}
+    state = {'t2_floor': torch.zeros((), dtype=torch.float64),
+             **{k: v.detach().double().clone() for k, v in state.items()}}
     mean, std = mean.double(), std.double()
     w = state['fc1.weight']
     state['fc1.bias'] = state['fc1.bias'] + w @ mean
@@ -252,6 +253,10 @@ def main(argv=None):
                         'term and report it as validation (0: use all)')
     p.add_argument('--init', help='start from this weight file (raw-input form, ours or the '
                                   'published format) instead of a random network')
+    p.add_argument('--t2-floor', type=float,
+                   help='gradient floor of the form: log sqrt(t2^2 + floor^2) replaces log t2 '
+                        '(smooth SCF on default grids; see pyscf_ml.xc.forms); default: that '
+                        'of --init, else 0 (the published form)')
     p.add_argument('--precision', choices=['float64', 'float32'], default='float64',
                    help='of the optimisation (float32 is ~2.5x faster on CPU); the saved '
                         'weights and the metrics are float64 either way')
@@ -277,7 +282,12 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     t_start = time.perf_counter()
 
-    data = GridData(args.data, args.form, target)
+    init_state = load_state_dict(args.init, args.form) if args.init else None
+    t2_floor = (args.t2_floor if args.t2_floor is not None else
+                float(init_state['t2_floor']) if init_state is not None else 0.0)
+    if t2_floor < 0:
+        p.error('--t2-floor must be >= 0')
+    data = GridData(args.data, args.form, target, t2_floor)
     dtype = getattr(torch, args.precision)
     idx, iw = importance_subset(data, args.points, rng)
     mean, std = data.x[idx].mean(0), data.x[idx].std(0)
@@ -315,9 +325,10 @@ def main(argv=None):
 
     ae_matrix_fit, ae_offset_fit = ae_matrix_fit.to(dtype), ae_offset_fit.to(dtype)
     if args.init:
-        net = standardised_copy(load_state_dict(args.init, args.form), mean, std, dtype)
+        net = standardised_copy(init_state, mean, std, dtype)
     else:
         net = NagaiMLP(form_spec(args.form).n_features).to(dtype)
+    net.t2_floor.fill_(t2_floor)
     # L-BFGS drops curvature pairs with s.y < 1e-10, so keep the loss O(1): divide by its value
     # at the initial network (stored in checkpoints so a resumed run optimises the same loss)
     scale = 1.0
@@ -348,6 +359,9 @@ def main(argv=None):
                 anchor_net.load_state_dict(ckpt['anchor'])
                 anchor = Anchor(data, anchor_net, mean, std, dtype)
                 probabilities = anchor.probabilities
+            if float(net.t2_floor) != t2_floor:
+                raise SystemExit(f'{args.checkpoint} was trained with --t2-floor '
+                                 f'{float(net.t2_floor)}, not {t2_floor}')
             print(f'resumed from {args.checkpoint} at step {step}', file=sys.stderr)
 
     evaluated = []        # the loss terms of the closure's last evaluation
@@ -452,7 +466,7 @@ def main(argv=None):
                                      + ('from E_xc ' if args.ae_target == 'reference' else
                                         'against experiment (non-self-consistent, PBE density) ')
                                      + '(kcal/mol)^2' if args.ae_weight else ''),
-                             precision=args.precision, seed=args.seed,
+                             precision=args.precision, seed=args.seed, t2_floor=t2_floor,
                              resample_every_step=args.resample,
                              adapt_every=args.adapt_every,
                              ae_target=args.ae_target, init=args.init and {

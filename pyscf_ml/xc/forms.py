@@ -13,6 +13,14 @@ and (NN-NRA only) the near-region descriptor R, with e = 1e-7:
     eps_xc = -G (n_a + n_b)^(1/3) t1        (Hartree per electron)
 
 and eps_xc = 0 where n_a + n_b < 1e-10.
+
+Our own weights may carry a gradient floor t_c (the network buffer ``t2_floor``; 0, i.e. the
+published form, for the published weights): t2 is then replaced by sqrt(t2^2 + t_c^2).  With
+the bare log t2, any slope of G in log t2 turns into a dip of the energy density only
+~0.05 bohr wide around every point where grad n = 0 at high density (bond midpoints, nuclei
+in a Gaussian basis): grid points near it make E_xc jump by ~1e-5 Ha as the SCF density moves,
+and DIIS and Newton stall at |g| ~ 3e-3 on default (level 3) grids.  With the floor, G
+depends on sigma analytically near sigma = 0, as the gradient expansion has it.
 '''
 import torch
 
@@ -58,6 +66,9 @@ class NagaiMLP(torch.nn.Module):
         self.fc2 = torch.nn.Linear(width, width)
         self.fc3 = torch.nn.Linear(width, width)
         self.fc4 = torch.nn.Linear(width, 1)
+        # part of the form, not trained: saved with the weights so that every copy of the
+        # network (training, SCF in the loop, inference) applies the same descriptors
+        self.register_buffer('t2_floor', torch.zeros(()))
 
     def forward(self, x):
         elu = torch.nn.functional.elu
@@ -101,8 +112,9 @@ def _where_dense(mask, x):
     return torch.where(mask, x, torch.ones_like(x))
 
 
-def descriptors(n_features, d, R=None):
-    '''log t0..t{n_features-1} stacked as (N, n_features), plus n_a + n_b, t1 and the mask.'''
+def descriptors(n_features, d, R=None, t2_floor=0.0):
+    '''log t0..t{n_features-1} stacked as (N, n_features), plus n_a + n_b, t1 and the mask.
+    ``t2_floor`` > 0 uses log sqrt(t2^2 + t2_floor^2) for the gradient descriptor.'''
     n_tot = d.n_a + d.n_b
     mask = n_tot > DENSITY_CUTOFF
     n_a, n_b = _where_dense(mask, d.n_a), _where_dense(mask, d.n_b)
@@ -114,7 +126,11 @@ def descriptors(n_features, d, R=None):
     if n_features >= 3:
         sigma = _where_dense(mask, d.s_aa + d.s_bb + 2 * d.s_ab)
         t2 = (torch.sqrt(sigma + 4 * EPS) + EPS) / n ** (4 / 3)
-        feats.append(torch.log(t2))
+        log_t2 = torch.log(t2)
+        if t2_floor > 0:
+            log_t2 = 0.5 * torch.logaddexp(2 * log_t2, 2 * torch.log(torch.as_tensor(
+                float(t2_floor), dtype=log_t2.dtype, device=log_t2.device)))
+        feats.append(log_t2)
     if n_features >= 4:
         ds = (1 + zeta) ** (5 / 3) + (1 - zeta) ** (5 / 3)
         tau = _where_dense(mask, d.tau_a + d.tau_b)
@@ -128,6 +144,6 @@ def descriptors(n_features, d, R=None):
 
 def eps_xc(net, n_features, d, R=None):
     '''XC energy per electron on each grid point (zero below the density cutoff).'''
-    x, n_raw, t1, mask = descriptors(n_features, d, R)
+    x, n_raw, t1, mask = descriptors(n_features, d, R, float(net.t2_floor))
     eps = -net(x) * n_raw ** (1 / 3) * t1
     return torch.where(mask, eps, torch.zeros_like(eps))

@@ -194,7 +194,9 @@ class NNFunctional(TorchFunctional):
         if self._net is None or next(self._net.parameters()).device != device:
             self.load()
             net = NagaiMLP(self.spec.n_features).to(torch.float64)
-            net.load_state_dict(self._state)
+            # a state without the gradient floor is the published form (floor 0)
+            net.load_state_dict({'t2_floor': torch.zeros((), dtype=torch.float64),
+                                 **self._state})
             net.requires_grad_(False)
             self._net = net.to(device)
         return self._net

@@ -4,6 +4,8 @@ Two formats are accepted:
 - ours: ``torch.save({'format': 'pyscf_ml.xc/1', 'form': 'nn-gga', 'state_dict': {...}})``,
   optionally with a JSON model card beside it (same stem, ``.json``) whose sha256 is checked;
 - the published legacy files of Nagai et al.: a bare ``state_dict`` with keys fc1..fc4.
+The state_dict returned always has the form's gradient floor ``t2_floor`` (0 when the file
+has none: the published form).
 '''
 import os
 
@@ -47,6 +49,9 @@ def load_state_dict(path, form):
             raise WeightFileError(f'weight file {path}: {key} has shape {tuple(obj[key].shape)}, '
                                   f'form {spec.name} needs {shape}')
     state = {k: obj[k].to(torch.float64) for k in _KEYS}
+    state['t2_floor'] = torch.as_tensor(obj.get('t2_floor', 0.0), dtype=torch.float64)
+    if state['t2_floor'].ndim != 0 or not state['t2_floor'] >= 0:
+        raise WeightFileError(f'weight file {path}: t2_floor must be a number >= 0')
     if not all(torch.isfinite(v).all() for v in state.values()):
         raise WeightFileError(f'weight file {path} contains NaN or inf')
     return state
