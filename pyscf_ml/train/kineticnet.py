@@ -106,6 +106,7 @@ def main(argv=None):
     p.add_argument('--resume', action='store_true')
     p.add_argument('--init', help='start from these weights (fine-tuning) instead of random')
     args = p.parse_args(argv)
+    commit = git_commit()   # now: writing the weights later makes the tree dirty
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     device = get_device()
@@ -188,7 +189,7 @@ def main(argv=None):
                'grid->atom density moments, 1 atom-atom tensor-product layer, atom->grid '
                'invariant readout; T_s = T_vW + C_F sum w rho^(5/3) softplus(F)',
                config=model.config, data=[b.get('command', '') for b in blobs],
-               data_args=[b.get('args') for b in blobs], command=cmd, commit=git_commit(),
+               data_args=[b.get('args') for b in blobs], command=cmd, commit=commit,
                init=args.init,
                reference='RKS LDA (lda,vwn), unc-cc-pvdz, random Gaussian potentials',
                units='Hartree; metrics in kcal/mol', metrics=metrics,

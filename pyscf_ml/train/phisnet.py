@@ -100,6 +100,7 @@ def build_parser():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    commit = git_commit()   # now: writing the weights later makes the tree dirty
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     torch.manual_seed(args.seed)
     device = get_device()
@@ -206,4 +207,4 @@ def save_weights(model, args, argv, split, metrics, seconds):
                training_data=dict(files=args.data, generator='python -m pyscf_ml.data phisnet',
                                   train=count('train'), val=count('val'), test=count('test')),
                training_command='python -m pyscf_ml.train phisnet ' + ' '.join(argv),
-               training_seconds=round(seconds), commit=git_commit(), metrics=metrics)
+               training_seconds=round(seconds), commit=commit, metrics=metrics)

@@ -281,6 +281,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t_start = time.perf_counter()
+    commit = git_commit()   # now: writing the weights later makes the tree dirty
 
     init_state = load_state_dict(args.init, args.form) if args.init else None
     t2_floor = (args.t2_floor if args.t2_floor is not None else
@@ -477,7 +478,7 @@ def main(argv=None):
                         else '')
                      + (f'--basis {data.meta["basis"]} ' if data.meta['basis'] != 'def2-svp'
                         else '') + '--out ' + args.data,
-        commit=git_commit(), metrics=metrics,
+        commit=commit, metrics=metrics,
         train_seconds=round(time.perf_counter() - t_start, 1),
         reference='Nagai, Akashi, Sugino, npj Comput. Mater. 6, 43 (2020) (functional form)')
     print(json.dumps(card['metrics'], indent=1))

@@ -155,6 +155,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
+    commit = git_commit()   # now: writing the weights later makes the tree dirty
     spec = form_spec(args.form)
     init = args.init or os.path.join(os.path.dirname(__file__), '..', 'weights',
                                      f'{spec.name.replace("-", "_")}.pt')
@@ -232,7 +233,7 @@ def main(argv=None):
         command='python -m pyscf_ml.train ' + ' '.join(['xc'] + list(argv or sys.argv[1:])),
         data_command=f'python -m pyscf_ml.data xc-reference --set {meta["set"]} '
                      f'--basis {meta["basis"]} --out {args.reference}',
-        commit=git_commit(),
+        commit=commit,
         metrics=dict(best_step=best['step'], loss=best['loss'],
                      training_ae_error_kcal={m: round(v, 3) for m, v in
                                              best['parts']['ae_error'].items()},
