@@ -386,6 +386,13 @@ def failures_markdown(failures):
     return '\n'.join(lines)
 
 
+def _shown(path):
+    '''A path as the summary shows it: relative to the repository when inside it (the default
+    outputs are absolute paths, which would make the committed summary machine-specific).'''
+    rel = os.path.relpath(os.path.abspath(path), ROOT)
+    return path if rel.startswith('..') else rel
+
+
 def markdown(summary, failures, info):
     lines = ['# G2/97 atomization energies', '',
              f'Command: `{info["command"]}`', '',
@@ -401,8 +408,8 @@ def markdown(summary, failures, info):
              ('- reference: experimental De from `pyscf_ml.data.g2.atomization_energy` (ase '
               'G2/97 tables); error = AE(calc) - De in kcal/mol; ME = mean signed error'),
              f'- molecules requested: {info["n_molecules"]} ({info["selection"]})',
-             (f'- energies: `{info["csv"]}`; per-molecule errors: `{info["errors_csv"]}`; '
-              f'plot: `{info["png"]}`')]
+             (f'- energies: `{_shown(info["csv"])}`; per-molecule errors: '
+              f'`{_shown(info["errors_csv"])}`; plot: `{_shown(info["png"])}`')]
     lines += [f'- weights: {w}' for w in info.get('weights', [])]
     lines += [f'- note: {n}' for n in info['notes']]
     common, common_summary = info['common']

@@ -41,6 +41,8 @@ done
 wait
 for form in nn-lsda nn-gga; do
   f=${form//-/_}
+  floor=0; [ $form = nn-gga ] && floor=0.1   # the gradient floor (nn-lsda has no gradient)
   python -m pyscf_ml.train xc --form $form --data data/xc_grid.npz --steps 800 \
-    --out pyscf_ml/weights/$f.pt --log runs/train_$f.log --checkpoint runs/train_$f.ckpt --resume
+    --t2-floor $floor --threads 1 --out pyscf_ml/weights/$f.pt --log runs/train_$f.log \
+    --checkpoint runs/train_$f.ckpt --resume
 done

@@ -34,7 +34,7 @@ def test_close_to_the_functional_it_was_fitted_to(name):
     and basis outside the training data must land near the target's.  Measured for CO2/6-31G
     (grid level 1): nn-lsda, nn-gga differ from SVWN5, PBE by a few to 30 mHa; nn-metagga and
     nn-nra (fitted on G2-1, which holds CO2 at its G2 geometry, then pulled towards experimental
-    atomization energies) differ from SCAN by -3 and -30 mHa; SVWN5 and PBE differ by ~0.9 Ha:
+    atomization energies, then given the gradient floor) differ from SCAN by +4 and -31 mHa; SVWN5 and PBE differ by ~0.9 Ha:
     40 mHa separates 'fitted to the target' from 'another functional'.'''
     mol = gto.M(atom='C 0 0 0; O 0 0 1.16; O 0 0 -1.16', basis='6-31g', verbose=0)  # CO2
     energies = []
@@ -71,3 +71,19 @@ def test_committed_g2_results_belong_to_the_shipped_weights(name):
         assert mf.converged
     ae = (2 * energies['H'] - energies['H2']) * g2.HARTREE_TO_KCAL
     assert abs(ae - g2.atomization_energy('H2') - expected) < 0.01
+
+
+@pytest.mark.parametrize('name, molecule', [('nn-metagga', 'H2CCO'), ('nn-nra', 'N2O')])
+def test_scf_converges_on_default_grids(name, molecule):
+    '''The two G2 benchmark SCFs that stalled with the stage-1c weights (|g| ~ 3e-3 after every
+    retry; pyscf_ml.xc.forms explains why) converge with plain DIIS under the benchmark's
+    settings (def2-TZVP, DF, default level-3 grids).  Measured with the shipped (floored)
+    weights: 9 and 10 cycles; before the floor, neither converged in 100.'''
+    pytest.importorskip('ase')
+    from pyscf_ml.data import g2
+    mf = dft.RKS(g2.mole(molecule, 'def2-tzvp'), xc=name)
+    mf = mf.density_fit(auxbasis='def2-universal-jkfit')
+    mf.conv_tol = 1e-8
+    mf.max_cycle = 25
+    mf.kernel()
+    assert mf.converged

@@ -106,7 +106,7 @@ def main(argv=None):
     p.add_argument('--resume', action='store_true')
     p.add_argument('--init', help='start from these weights (fine-tuning) instead of random')
     args = p.parse_args(argv)
-    commit = git_commit()   # now: writing the weights later makes the tree dirty
+    commit = git_commit()   # before the weights are written: that makes the tree dirty
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     device = get_device()

@@ -100,7 +100,7 @@ def build_parser():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    commit = git_commit()   # now: writing the weights later makes the tree dirty
+    commit = git_commit()   # before the weights are written: that makes the tree dirty
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     torch.manual_seed(args.seed)
     device = get_device()

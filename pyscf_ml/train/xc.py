@@ -281,7 +281,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t_start = time.perf_counter()
-    commit = git_commit()   # now: writing the weights later makes the tree dirty
+    commit = git_commit()   # before the weights are written: that makes the tree dirty
 
     init_state = load_state_dict(args.init, args.form) if args.init else None
     t2_floor = (args.t2_floor if args.t2_floor is not None else

@@ -155,7 +155,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
-    commit = git_commit()   # now: writing the weights later makes the tree dirty
+    commit = git_commit()   # before the weights are written: that makes the tree dirty
     spec = form_spec(args.form)
     init = args.init or os.path.join(os.path.dirname(__file__), '..', 'weights',
                                      f'{spec.name.replace("-", "_")}.pt')
