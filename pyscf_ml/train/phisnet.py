@@ -184,11 +184,12 @@ def main(argv=None):
         metrics['test_fock_mae_uHa_per_molecule'] = {n: v * 1e6 for n, v in per.items()}
     print(json.dumps(metrics, indent=1), file=sys.stderr)
     if args.weights:
-        save_weights(model, args, argv, split, metrics, spent + time.perf_counter() - t0)
+        save_weights(model, args, argv, split, metrics, spent + time.perf_counter() - t0,
+                     commit)
     return 0
 
 
-def save_weights(model, args, argv, split, metrics, seconds):
+def save_weights(model, args, argv, split, metrics, seconds, commit):
     state = {k: v.detach().cpu().float() for k, v in model.state_dict().items()}
     torch.save(dict(config=model.config, state_dict=state, basis='def2-svp', xc='pbe'),
                args.weights)
