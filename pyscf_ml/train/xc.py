@@ -133,8 +133,7 @@ def standardised_copy(state, mean, std, dtype):
     '''A network on standardised inputs equal to the raw-input network ``state``: the
     inverse of fold_standardisation, for warm starts.'''
     net = NagaiMLP(state['fc1.weight'].shape[1]).double()
-    state = {'t2_floor': torch.zeros((), dtype=torch.float64),
-             **{k: v.detach().double().clone() for k, v in state.items()}}
+    state = {k: v.detach().double().clone() for k, v in state.items()}
     mean, std = mean.double(), std.double()
     w = state['fc1.weight']
     state['fc1.bias'] = state['fc1.bias'] + w @ mean

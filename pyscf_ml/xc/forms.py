@@ -15,12 +15,12 @@ and (NN-NRA only) the near-region descriptor R, with e = 1e-7:
 and eps_xc = 0 where n_a + n_b < 1e-10.
 
 Our own weights may carry a gradient floor t_c (the network buffer ``t2_floor``; 0, i.e. the
-published form, for the published weights): t2 is then replaced by sqrt(t2^2 + t_c^2).  With
-the bare log t2, any slope of G in log t2 turns into a dip of the energy density only
-~0.05 bohr wide around every point where grad n = 0 at high density (bond midpoints, nuclei
-in a Gaussian basis): grid points near it make E_xc jump by ~1e-5 Ha as the SCF density moves,
-and DIIS and Newton stall at |g| ~ 3e-3 on default (level 3) grids.  With the floor, G
-depends on sigma analytically near sigma = 0, as the gradient expansion has it.
+published form, for the published weights): t2 is then replaced by sqrt(t2^2 + t_c^2).
+With the bare log t2, any slope of G in log t2 turns into a dip of the energy density,
+narrower than the grid spacing, around every point where grad n = 0 at high density (bond
+midpoints, nuclei in a Gaussian basis): grid points near it make E_xc jump by ~1e-5 Ha as the
+SCF density moves, and DIIS and Newton stall at |g| ~ 3e-3 on default (level 3) grids.  With
+the floor, G depends on sigma analytically near sigma = 0, as the gradient expansion has it.
 '''
 import torch
 
