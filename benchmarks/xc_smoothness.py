@@ -43,24 +43,17 @@ def energy_slope_ratios(mf, dm):
     occ = mf.get_occ(mo_energy, mo)
     nocc = int((occ > 0).sum())
     nvir = len(occ) - nocc
-    newton = mf.newton()
 
-    def energy_and_gradient(kappa):
+    def energy(kappa):
         k = np.zeros((len(occ),) * 2)
         k[nocc:, :nocc] = kappa.reshape(nvir, nocc)
-        c = mo @ scipy.linalg.expm(k - k.T)
-        d = mf.make_rdm1(c, occ)
-        vhf = mf.get_veff(mol, d)
-        g = newton.gen_g_hop(c, occ, mf.get_fock(dm=d, vhf=vhf))[0]
-        return mf.energy_tot(d, vhf=vhf), g
+        d = mf.make_rdm1(mo @ scipy.linalg.expm(k - k.T), occ)
+        return mf.energy_tot(d, vhf=mf.get_veff(mol, d))
 
-    g0 = energy_and_gradient(np.zeros(nvir * nocc))[1]
+    dm0 = mf.make_rdm1(mo, occ)
+    g0 = mf.newton().gen_g_hop(mo, occ, mf.get_fock(dm=dm0))[0]
     x = g0 / np.linalg.norm(g0)
-    ratios = []
-    for t in STEPS:
-        e_plus = energy_and_gradient(t * x)[0]
-        e_minus = energy_and_gradient(-t * x)[0]
-        ratios.append((e_plus - e_minus) / (2 * t) / (g0 @ x))
+    ratios = [(energy(t * x) - energy(-t * x)) / (2 * t) / (g0 @ x) for t in STEPS]
     return np.linalg.norm(g0), ratios
 
 

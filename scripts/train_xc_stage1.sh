@@ -10,7 +10,7 @@
 #        compares non-self-consistent atomization energies with experiment (44 G2-1
 #        molecules; every 5th is held out as validation); fresh error-adapted samples every
 #        step and exact per-system energies every 50 steps (control variate); ~47 min each
-#        (~36 min with the current loop);
+#        (an estimated ~36 min with the current loop: 100 steps measured 95 -> 73 s);
 #    1d (README step 3): from 1c, 600 steps with the gradient floor t2 -> sqrt(t2^2 + 0.1^2)
 #        (pyscf_ml.xc.forms: SCFs converge on default grids); ~8 min each.
 set -e

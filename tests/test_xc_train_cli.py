@@ -196,11 +196,13 @@ def test_experiment_target_needs_the_non_xc_energies(grid_data_lih, tmp_path):
                        '--ae-target', 'experiment', '--out', str(tmp_path / 'w.pt')])
 
 
-def test_adaptive_resampling_resumes_exactly(grid_data, tmp_path, monkeypatch):
-    '''Fresh samples every step and error-adapted sampling: a run killed after its step-3
-    checkpoint and resumed gives the same weights as one uninterrupted run.'''
+@pytest.mark.parametrize('checkpoint_every', [3, 2])
+def test_adaptive_resampling_resumes_exactly(grid_data, tmp_path, monkeypatch, checkpoint_every):
+    '''Fresh samples every step and error-adapted sampling: a run killed after its first
+    checkpoint and resumed gives the same weights as one uninterrupted run.  Step 3 resumes
+    with the checkpoint's anchor; step 2 (a multiple of --adapt-every) with a new one.'''
     common = ['--form', 'nn-gga', '--data', str(grid_data), '--points', '1500', '--resample',
-              '--adapt-every', '2', '--checkpoint-every', '3', '--steps', '5']
+              '--adapt-every', '2', '--checkpoint-every', str(checkpoint_every), '--steps', '5']
     train_xc.main(common + ['--out', str(tmp_path / 'a.pt'), '--checkpoint',
                             str(tmp_path / 'a.ck')])
 
@@ -213,7 +215,7 @@ def test_adaptive_resampling_resumes_exactly(grid_data, tmp_path, monkeypatch):
                         '--resume']
     with pytest.raises(KeyboardInterrupt):
         train_xc.main(resumed)
-    assert torch.load(tmp_path / 'b.ck', weights_only=False)['step'] == 3
+    assert torch.load(tmp_path / 'b.ck', weights_only=False)['step'] == checkpoint_every
     monkeypatch.setattr(train_xc, 'save_checkpoint', save_checkpoint)
     train_xc.main(resumed)
     a = torch.load(tmp_path / 'a.pt', weights_only=True)['state_dict']

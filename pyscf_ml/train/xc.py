@@ -354,7 +354,10 @@ def main(argv=None):
                 sched.load_state_dict(ckpt['sched'])
             scale = ckpt['scale']
             step = ckpt['step']
-            if ckpt.get('anchor') is not None:   # the anchor of that step, recomputed
+            # the anchor in use at that step, recomputed, unless the loop is about to make a
+            # new one anyway (a full-grid evaluation, ~8 s on the TZVP data)
+            rebuilt_now = args.adapt_every and step % args.adapt_every == 0
+            if ckpt.get('anchor') is not None and not rebuilt_now:
                 anchor_net = NagaiMLP(net.fc1.in_features).to(dtype)
                 anchor_net.load_state_dict(ckpt['anchor'])
                 anchor = Anchor(data, anchor_net, mean, std, dtype)
