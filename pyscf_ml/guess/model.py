@@ -183,6 +183,13 @@ class HamiltonianModel(torch.nn.Module):
     # ---- forward -----------------------------------------------------------------------
     def forward(self, z, pos, mol_index=None):
         '''Padded blocks: on-site (natm, ns, ns), pair (nedge, ns, ns) and the edges (i, j).'''
+        # e3nn's tensor products call torch.einsum hundreds of times per pass, each on two or
+        # three small operands; torch's default contraction-path search (opt_einsum) then
+        # costs more than the contractions (measured on water: 39 -> 24 ms per prediction)
+        with torch.backends.opt_einsum.flags(enabled=False):
+            return self._forward(z, pos, mol_index)
+
+    def _forward(self, z, pos, mol_index):
         if mol_index is None:
             mol_index = torch.zeros(len(z), dtype=torch.long, device=z.device)
         el = self.zmap[z]
