@@ -35,6 +35,19 @@ def load_samples(paths):
     return samples
 
 
+def data_command(path):
+    '''The ``python -m pyscf_ml.data phisnet`` command that made the data file ``path`` (its
+    settings are stored in it), for the model card.'''
+    cfg = torch.load(path, map_location='cpu', weights_only=False).get('settings')
+    if not cfg:
+        return None
+    words = ['python -m pyscf_ml.data phisnet', f'--molecule {cfg["molecule"]}',
+             f'--n-conf {cfg["n_conf"]}', f'--n-val {cfg["n_val"]}', f'--n-test {cfg["n_test"]}']
+    words += ['--held-out'] if cfg.get('held_out') else []
+    words += [f'--temperature {cfg["temperature"]:g}', f'--seed {cfg["seed"]}', f'--out {path}']
+    return ' '.join(words)
+
+
 def add_residual_targets(samples):
     '''The model learns F - F0 (F0 = Hcore + V_SAP, see pyscf_ml.guess.baseline).'''
     for s in samples:
@@ -205,6 +218,7 @@ def save_weights(model, args, argv, split, metrics, seconds, commit):
                                  shells={str(k): v for k, v in model.config['shells'].items()}),
                target='F - (Hcore + V_SAP) for the PBE/def2-SVP Fock matrix F (Hartree, PySCF AO order, '
                       'conv_tol 1e-10); prediction = Hcore + V_SAP + model',
+               data_commands=[data_command(p) for p in args.data],
                training_data=dict(files=args.data, generator='python -m pyscf_ml.data phisnet',
                                   train=count('train'), val=count('val'), test=count('test')),
                training_command='python -m pyscf_ml.train phisnet ' + ' '.join(argv),
