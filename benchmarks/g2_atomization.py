@@ -46,10 +46,12 @@ and the ladder are not part of that key: use a new ``--csv`` when changing them.
 learned functional includes the sha256 of its weight file (column ``weights``), so retrained
 weights are computed afresh and the summary uses only rows of the weights in place now.
 
-Outputs: the CSV of energies (``--csv``), ``<csv stem>_errors.csv`` (AE - De per molecule and
-functional), the markdown summary (``--summary``: the command, settings and, per functional,
-MAE / max |error| / mean signed error for G2-1, G2-2 and all, molecules with an AE, failures) and
-a PNG of the error distributions (``--png``).  One line per finished SCF goes to stderr.
+Outputs: the CSV of energies (``--csv``); the markdown summary (``--summary``: the command,
+settings and, per functional, MAE / max |error| / mean signed error for G2-1, G2-2 and all,
+molecules with an AE, failures); ``<summary stem>_errors.csv`` (AE - De per molecule and
+functional; named after the summary, so that summaries of several selections from one energy CSV
+keep their own); a PNG of the error distributions (``--png``).  One line per finished SCF goes
+to stderr.
 '''
 import argparse
 import csv
@@ -626,7 +628,7 @@ def main(argv=None):
     records = atomization_errors(used, molecules, functionals)
     summary = summarise(records, functionals, used)
     failures = scf_failures(used)
-    errors_csv = os.path.splitext(args.csv)[0] + '_errors.csv'
+    errors_csv = os.path.splitext(args.summary)[0] + '_errors.csv'
     info = {
         'command': 'python benchmarks/g2_atomization.py ' + shlex.join(argv),
         'date': datetime.datetime.now().isoformat(timespec='seconds'), 'basis': args.basis,

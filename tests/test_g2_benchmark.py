@@ -181,7 +181,7 @@ def test_main_resumes_without_recomputing(bench, tmp_path, monkeypatch):
     md = (tmp_path / 's.md').read_text()
     assert 'g2_atomization.py --molecules H2' in md and 'density fitting: off' in md
     assert '| 1/1 | 0 | 0 | 0 |' in md and 'No SCF failed.' in md
-    with open(tmp_path / 'e_errors.csv', newline='') as f:
+    with open(tmp_path / 's_errors.csv', newline='') as f:
         (err,) = list(csv.DictReader(f))
     e = {(r['functional'], r['system']): float(r['e_tot']) for r in first}
     for xc in ('pbe', 'svwn'):
