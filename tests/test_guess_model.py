@@ -90,3 +90,24 @@ def test_config_roundtrip(model):
     clone.load_state_dict(model.state_dict())
     mol = _mol(ATOMS)
     assert np.abs(_fock(clone, mol) - _fock(model, mol)).max() == 0
+
+
+@pytest.mark.parametrize('enabled', [True, False])
+def test_forward_leaves_the_einsum_setting_alone(model, enabled):
+    '''The forward pass switches off torch's einsum path search for itself only (it costs more
+    than e3nn's small contractions): the user's setting is restored, and the result is the same
+    as with the path search on, to rounding.'''
+    mol = _mol(ATOMS)
+    strategy = 'greedy' if enabled else None    # a user's non-default strategy survives too
+    with torch.backends.opt_einsum.flags(enabled=enabled, strategy=strategy):
+        f = _fock(model, mol)
+        assert torch.backends.opt_einsum.enabled == enabled
+        if enabled:
+            assert torch.backends.opt_einsum.strategy == 'greedy'
+    z = torch.as_tensor(mol.atom_charges())
+    pos = torch.as_tensor(mol.atom_coords())
+    with torch.backends.opt_einsum.flags(enabled=True):   # the path-searched reference
+        ref = model._forward(z, pos, None)
+        ref = model.assemble(z, *ref)[0]
+    idx = torch.as_tensor(model.layout.ao_index(z.tolist()))
+    assert np.abs(f - ref[idx][:, idx].detach().numpy()).max() < 1e-12

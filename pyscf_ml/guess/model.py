@@ -41,6 +41,21 @@ def _building():
         e3nn.set_optimization_defaults(optimize_einsums=old)
 
 
+@contextlib.contextmanager
+def _no_einsum_path_search():
+    '''e3nn's tensor products call torch.einsum hundreds of times per pass, each on two or three
+    small operands; torch's default contraction-path search (opt_einsum) then costs more than
+    the contractions (measured on water: 39 -> 24 ms per prediction).  Switched off through
+    torch's own ``flags`` context, and only when it is on: ``flags`` restores "enabled" together
+    with the strategy, which torch refuses while disabled.'''
+    backend = torch.backends.opt_einsum
+    if not backend.enabled:
+        yield
+        return
+    with backend.flags(enabled=False):
+        yield
+
+
 def _tp_instructions(irreps1, irreps2, irreps_out, mode):
     '''All allowed (in1, in2 -> out) paths, respecting angular momentum and parity.'''
     instr = []
@@ -183,10 +198,7 @@ class HamiltonianModel(torch.nn.Module):
     # ---- forward -----------------------------------------------------------------------
     def forward(self, z, pos, mol_index=None):
         '''Padded blocks: on-site (natm, ns, ns), pair (nedge, ns, ns) and the edges (i, j).'''
-        # e3nn's tensor products call torch.einsum hundreds of times per pass, each on two or
-        # three small operands; torch's default contraction-path search (opt_einsum) then
-        # costs more than the contractions (measured on water: 39 -> 24 ms per prediction)
-        with torch.backends.opt_einsum.flags(enabled=False):
+        with _no_einsum_path_search():
             return self._forward(z, pos, mol_index)
 
     def _forward(self, z, pos, mol_index):
