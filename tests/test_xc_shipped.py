@@ -74,7 +74,7 @@ def test_committed_g2_results_belong_to_the_shipped_weights(name):
     assert abs(ae - g2.atomization_energy('H2') - expected) < 0.01
 
 
-@pytest.mark.parametrize('name', ['nn-metagga', 'nn-nra'])
+@pytest.mark.parametrize('name', ['nn-lsda', 'nn-gga', 'nn-metagga', 'nn-nra'])
 def test_full_g2_summary_belongs_to_the_shipped_weights(name):
     '''benchmarks/results/g2_atomization_all.md (all 148 molecules) names the shipped weights'
     sha256, and its per-molecule errors agree with the 102-molecule file (same energy rows; the
