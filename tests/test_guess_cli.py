@@ -53,6 +53,10 @@ def test_train_resume_and_serve(h2_data, tmp_path):
     assert [line.split()[0] for line in log] == ['[1/2]', '[2/2]', '[3/3]']
     card = json.load(open(w[:-3] + '.json'))
     assert card['training_data']['test'] == {'h2': 1}
+    # the data command rebuilt from the settings stored in the data file
+    (cmd,) = card['data_commands']
+    assert cmd.startswith('python -m pyscf_ml.data phisnet --molecule h2 ')
+    assert cmd.endswith(f'--out {h2_data}')
     assert 'test_fock_mae_uHa' in card['metrics'] and '--resume' in card['training_command']
     mol = gto.M(atom='H 0 0 0; H 0 0 0.75', basis='sto-3g', verbose=0)
     mf = dft.RKS(mol)

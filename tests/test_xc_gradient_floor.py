@@ -1,8 +1,8 @@
 '''The gradient floor of our nn-* weights: log sqrt(t2^2 + c^2) in place of log t2.
 
 Without it (the published form), G depends on log t2, which is not analytic at grad n = 0:
-the energy density has a dip narrower than the grid spacing at every high-density point where the gradient
-vanishes, and the SCF on default grids can stall (pyscf_ml.xc.forms explains).'''
+the energy density has a dip narrower than the grid spacing at every high-density point where
+the gradient vanishes, and the SCF on default grids can stall (pyscf_ml.xc.forms explains).'''
 import pytest
 import torch
 

@@ -45,7 +45,7 @@ def _building():
 def _no_einsum_path_search():
     '''e3nn's tensor products call torch.einsum hundreds of times per pass, each on two or three
     small operands; torch's default contraction-path search (opt_einsum) then costs more than
-    the contractions (measured on water: 39 -> 24 ms per prediction).  Switched off through
+    the contractions (measured ad hoc on water, one process: 39 -> 24 ms).  Switched off through
     torch's own ``flags`` context, and only when it is on: ``flags`` restores "enabled" together
     with the strategy, which torch refuses while disabled.'''
     backend = torch.backends.opt_einsum

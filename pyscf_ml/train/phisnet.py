@@ -27,18 +27,21 @@ DEF2SVP_SHELLS = {1: [0, 0, 1], 6: [0, 0, 0, 1, 1, 2], 7: [0, 0, 0, 1, 1, 2],
                   8: [0, 0, 0, 1, 1, 2]}
 
 
-def load_samples(paths):
+def load_samples(paths, settings=None):
+    '''All samples of the data files; ``settings`` (a dict), if given, receives each file's
+    generation settings by path (for the model card's data commands).'''
     samples = []
     for p in paths:
         state = torch.load(p, map_location='cpu', weights_only=False)
         samples += state['samples']
+        if settings is not None:
+            settings[p] = state.get('settings')
     return samples
 
 
-def data_command(path):
-    '''The ``python -m pyscf_ml.data phisnet`` command that made the data file ``path`` (its
-    settings are stored in it), for the model card.'''
-    cfg = torch.load(path, map_location='cpu', weights_only=False).get('settings')
+def data_command(path, cfg):
+    '''The ``python -m pyscf_ml.data phisnet`` command that made the data file ``path`` from
+    the settings ``cfg`` stored in it.'''
     if not cfg:
         return None
     words = ['python -m pyscf_ml.data phisnet', f'--molecule {cfg["molecule"]}',
@@ -118,7 +121,8 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     device = get_device()
     os.makedirs(args.out, exist_ok=True)
-    samples = add_residual_targets(load_samples(args.data))
+    data_settings = {}
+    samples = add_residual_targets(load_samples(args.data, data_settings))
     split = {k: [s for s in samples if s['split'] == k] for k in ('train', 'val', 'test')}
     if args.max_train:
         split['train'] = split['train'][:args.max_train]
@@ -198,11 +202,11 @@ def main(argv=None):
     print(json.dumps(metrics, indent=1), file=sys.stderr)
     if args.weights:
         save_weights(model, args, argv, split, metrics, spent + time.perf_counter() - t0,
-                     commit)
+                     commit, data_settings)
     return 0
 
 
-def save_weights(model, args, argv, split, metrics, seconds, commit):
+def save_weights(model, args, argv, split, metrics, seconds, commit, data_settings):
     state = {k: v.detach().cpu().float() for k, v in model.state_dict().items()}
     torch.save(dict(config=model.config, state_dict=state, basis='def2-svp', xc='pbe'),
                args.weights)
@@ -218,7 +222,7 @@ def save_weights(model, args, argv, split, metrics, seconds, commit):
                                  shells={str(k): v for k, v in model.config['shells'].items()}),
                target='F - (Hcore + V_SAP) for the PBE/def2-SVP Fock matrix F (Hartree, PySCF AO order, '
                       'conv_tol 1e-10); prediction = Hcore + V_SAP + model',
-               data_commands=[data_command(p) for p in args.data],
+               data_commands=[data_command(p, data_settings.get(p)) for p in args.data],
                training_data=dict(files=args.data, generator='python -m pyscf_ml.data phisnet',
                                   train=count('train'), val=count('val'), test=count('test')),
                training_command='python -m pyscf_ml.train phisnet ' + ' '.join(argv),
