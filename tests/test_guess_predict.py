@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from pyscf import gto
+from pyscf import dft, gto
 
 from pyscf_ml import weights as shipped
+from pyscf_ml.data.phisnet import GEOMETRIES
 from pyscf_ml.device import set_device
 from pyscf_ml.guess import predict
+from pyscf_ml.guess.baseline import baseline_fock
 from pyscf_ml.guess.model import HamiltonianModel
 from pyscf_ml.modelcard import WeightFileError, read_card, write_card
 
@@ -85,9 +87,6 @@ def test_shipped_model_predicts_its_molecule(model, molecule):
     made for (held out for 'hcno'), predicts the converged PBE/def2-SVP Fock matrix within twice
     its card's held-out MAE for that molecule, and 10x better than the Hcore + V_SAP baseline
     it corrects.  Weights trained on another molecule or corrupted by a bad copy fail this.'''
-    from pyscf import dft
-    from pyscf_ml.data.phisnet import GEOMETRIES
-    from pyscf_ml.guess.baseline import baseline_fock
     mol = gto.M(atom=GEOMETRIES[molecule], basis='def2-svp', verbose=0)
     mf = dft.RKS(mol, xc='pbe')
     mf.conv_tol = 1e-10
