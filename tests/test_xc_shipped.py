@@ -1,6 +1,8 @@
 '''The shipped nn-* weights: produced by our training code (model cards), never the published
 files, and physically sensible for their first training stage.'''
+import csv
 import json
+import os
 
 import pytest
 from pyscf import dft, gto
@@ -53,8 +55,6 @@ def test_committed_g2_results_belong_to_the_shipped_weights(name):
     energy CSV holds rows under their sha256, and recomputing H2's atomization energy (def2-TZVP,
     DF, default grids, as the benchmark) reproduces the committed error.'''
     pytest.importorskip('ase')
-    import csv
-    import os
     from pyscf_ml.data import g2
     results = os.path.join(os.path.dirname(__file__), '..', 'benchmarks', 'results')
     sha = sha256_of(weights_path(name.replace('-', '_') + '.pt'))[:12]
@@ -79,8 +79,6 @@ def test_full_g2_summary_belongs_to_the_shipped_weights(name):
     '''benchmarks/results/g2_atomization_all.md (all 148 molecules) names the shipped weights'
     sha256, and its per-molecule errors agree with the 102-molecule file (same energy rows; the
     test above ties those to a fresh SCF).'''
-    import csv
-    import os
     results = os.path.join(os.path.dirname(__file__), '..', 'benchmarks', 'results')
     sha = sha256_of(weights_path(name.replace('-', '_') + '.pt'))[:12]
     with open(os.path.join(results, 'g2_atomization_all.md')) as f:
