@@ -12,6 +12,10 @@ A = S_tm S_m^-1 (S_tm the cross overlap), F_t = A F_m A^T, i.e. the Fock operato
 sum_i |phi_i> e_i <phi_i| of the model-basis orbitals, expressed in the target AOs.  Parts of the
 target space the model basis cannot reach get orbital energy 0 and end up virtual.
 
+Before that, the predicted F_m is rebuilt from its eigenpairs in the span of the overlap
+eigenvectors with eigenvalue above ``lindep_threshold`` (canonical orthogonalisation), see
+:func:`drop_near_dependent`.
+
 ``model`` arguments accept a shipped name ('hcno' (default), 'water', 'ethanol', ...), the path of
 a weight file written by ``python -m pyscf_ml.train phisnet --weights``, or a loaded
 :class:`Predictor`.
@@ -32,6 +36,38 @@ from pyscf_ml.guess.model import build_model
 from pyscf_ml.modelcard import WeightFileError, read_card, verify_weights
 
 DEFAULT_MODEL = 'hcno'
+
+# Overlap eigenvalue below which AO combinations are left out when the predicted Fock matrix is
+# diagonalised.  Chosen on the validation splits (benchmarks/lindep_threshold.py, results in
+# benchmarks/results/lindep_threshold.md); def2-SVP's smallest overlap eigenvalues for our
+# molecules are 1e-3 to 3e-2.
+LINDEP_THRESHOLD = 0.03
+
+
+def drop_near_dependent(fock, ovlp, threshold=LINDEP_THRESHOLD):
+    '''(F', number of dropped directions): F' has the eigenpairs (e, C) of F in the span of the
+    overlap eigenvectors with eigenvalue > threshold (canonical orthogonalisation), and on the
+    dropped directions the top orbital energy of the kept ones (at least 0), so that they are
+    never occupied: F' = S C (e - e_top) C^T S + e_top S.
+
+    Why: an error dF along a normalised combination u of overlap eigenvalue sigma moves its
+    orbital energy by u.dF.u / sigma.  Near-dependent def2-SVP combinations (sigma ~ 1e-3 in
+    uracil) turn the ~1 mHa errors of a learned F into spurious occupied levels at -3 to -8 Ha
+    that the SCF then has to empty.
+    '''
+    if not threshold:
+        return fock, 0
+    sigma, u = scipy.linalg.eigh(ovlp)
+    keep = sigma > threshold
+    if keep.all():
+        return fock, 0
+    x = u[:, keep] / numpy.sqrt(sigma[keep])
+    e, c = scipy.linalg.eigh(x.T @ fock @ x)
+    sc = ovlp @ (x @ c)
+    # on the S-orthogonal complement of the kept orbitals F' c = e_top S c
+    e_top = max(float(e[-1]), 0.0)
+    f = (sc * (e - e_top)) @ sc.T + e_top * ovlp
+    return f, int((~keep).sum())
 
 
 def shipped_models():
@@ -99,14 +135,18 @@ class Predictor:
                      spin=mol.spin, cart=False, verbose=0)
 
     @torch.no_grad()
-    def fock_model_basis(self, mol):
-        '''Predicted Fock matrix in the model's basis (PySCF AO order) and that molecule.'''
+    def fock_model_basis(self, mol, lindep_threshold=LINDEP_THRESHOLD):
+        '''Predicted Fock matrix in the model's basis (PySCF AO order) and that molecule; with
+        ``lindep_threshold=0`` the network's raw prediction, otherwise
+        :func:`drop_near_dependent` applied to it.'''
         molm = self.model_mol(mol)
         device = next(self.model.parameters()).device
         z = torch.as_tensor(molm.atom_charges(), dtype=torch.long, device=device)
         pos = torch.as_tensor(molm.atom_coords(), dtype=self.dtype, device=device)
         delta = self.model.fock(z, pos)[0].cpu().numpy().astype(numpy.float64)
-        return baseline_fock(molm) + delta, molm
+        f = baseline_fock(molm) + delta
+        f, _ = drop_near_dependent(f, molm.intor_symmetric('int1e_ovlp'), lindep_threshold)
+        return f, molm
 
 
 @functools.lru_cache(maxsize=8)
@@ -149,21 +189,22 @@ def same_basis(mol_m, mol):
     return numpy.allclose(gto.intor_cross('int1e_ovlp', mol, mol_m), s, atol=1e-12)
 
 
-def fock(mol, model=None):
-    '''Predicted (PBE/def2-SVP-quality) Fock matrix in mol's own AO basis.'''
+def fock(mol, model=None, lindep_threshold=LINDEP_THRESHOLD):
+    '''Predicted (PBE/def2-SVP-quality) Fock matrix in mol's own AO basis (see the module
+    docstring for ``lindep_threshold``; 0 gives the network's raw prediction).'''
     pred = load_model(model)
     reason = pred.unsupported(mol)
     if reason:
         raise ValueError(reason)
-    f_m, mol_m = pred.fock_model_basis(mol)
+    f_m, mol_m = pred.fock_model_basis(mol, lindep_threshold)
     return f_m if same_basis(mol_m, mol) else project_fock(f_m, mol_m, mol)
 
 
-def orbitals(mol, model=None):
+def orbitals(mol, model=None, lindep_threshold=LINDEP_THRESHOLD):
     '''Prediction for a closed- or open-shell molecule in mol's basis, as a dict:
     fock, ovlp, mo_energy, mo_coeff, mo_occ (aufbau, per spin: shape (2, nmo)), dm (alpha+beta).
     '''
-    f = fock(mol, model)
+    f = fock(mol, model, lindep_threshold)
     s = mol.intor_symmetric('int1e_ovlp')
     e, c = scipy.linalg.eigh(f, s)
     na, nb = mol.nelec

@@ -1,0 +1,116 @@
+'''Model selection: the overlap threshold of predict.drop_near_dependent, on validation splits.
+
+For the ``val`` conformers of each data set (never the test split), the network's raw predicted
+Fock matrix is filtered at each threshold, its aufbau density starts a fresh
+``dft.RKS(mol, xc='pbe')`` (conv_tol 1e-9, DIIS) and the table reports mean SCF cycles (MINAO's
+alongside), the occupied orbital-energy MAE and max error against the converged reference (a
+spurious deep level shows as an error of Ha) and the number of dropped directions.
+
+    python benchmarks/lindep_threshold.py --sets water:runs/data/water.pt:water \
+        uracil:runs/data/uracil.pt:uracil --n-conf 5 --out benchmarks/results/lindep_threshold
+'''
+import argparse
+import json
+import sys
+
+import numpy as np
+import scipy.linalg
+import torch
+from pyscf import dft, gto
+
+from pyscf_ml.guess import predict
+
+THRESHOLDS = (0.0, 0.01, 0.03, 0.1)
+
+
+def val_samples(path, n):
+    samples = torch.load(path, map_location='cpu', weights_only=False)['samples']
+    return [s for s in samples if s['split'] == 'val'][:n]
+
+
+def cycles_from(mol, dm0, conv_tol):
+    mf = dft.RKS(mol, xc='pbe')
+    mf.conv_tol = conv_tol
+    mf.kernel(dm0=dm0)
+    return mf.cycles, bool(mf.converged)
+
+
+def run_sample(sample, model, thresholds, conv_tol):
+    mol = gto.M(atom=list(zip(np.asarray(sample['Z']).tolist(), sample['pos'].tolist())),
+                unit='Bohr', basis='def2-svp', verbose=0)
+    s = mol.intor_symmetric('int1e_ovlp')
+    nocc = mol.nelectron // 2
+    e_ref = scipy.linalg.eigh(sample['fock'], s, eigvals_only=True)[:nocc]
+    f_raw = predict.fock(mol, model, lindep_threshold=0)
+    rows = {}
+    for tau in thresholds:
+        f, dropped = predict.drop_near_dependent(f_raw, s, tau)
+        e, c = scipy.linalg.eigh(f, s)
+        dm = 2 * c[:, :nocc] @ c[:, :nocc].T
+        cycles, conv = cycles_from(mol, dm, conv_tol)
+        rows[tau] = dict(cycles=cycles, converged=conv, dropped=dropped,
+                         occ_e_mae_mHa=1e3 * float(np.abs(e[:nocc] - e_ref).mean()),
+                         max_occ_e_err_Ha=float(np.abs(e[:nocc] - e_ref).max()))
+    mf = dft.RKS(mol, xc='pbe')
+    mf.conv_tol = conv_tol
+    mf.kernel()
+    rows['minao'] = dict(cycles=mf.cycles, converged=bool(mf.converged))
+    return rows
+
+
+def markdown(table, command):
+    lines = [f'Command: `{command}`', '',
+             'Validation conformers only. PBE/def2-SVP, `dft.RKS`, conv_tol 1e-9, DIIS. '
+             '"max occ. eps error": largest occupied orbital-energy error over the conformers.',
+             '',
+             '| set (model) | n | threshold | dropped | cycles | cycles / minao '
+             '| occ. eps MAE (mHa) | max occ. eps error (Ha) | all converged |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for name, t in table.items():
+        for tau, r in t['thresholds'].items():
+            lines.append(f'| {name} | {t["n"]} | {tau:g} | {r["dropped"]:.1f} | {r["cycles"]:.1f} '
+                         f'| {r["cycles"] / t["minao_cycles"]:.2f} | {r["occ_e_mae_mHa"]:.1f} '
+                         f'| {r["max_occ_e_err_Ha"]:.3f} | {r["all_converged"]} |')
+        lines.append(f'| {name} | {t["n"]} | minao | | {t["minao_cycles"]:.1f} | 1.00 | | | |')
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--sets', nargs='+', required=True, help='name:data.pt:model')
+    ap.add_argument('--n-conf', type=int, default=5)
+    ap.add_argument('--thresholds', type=float, nargs='+', default=THRESHOLDS)
+    ap.add_argument('--conv-tol', type=float, default=1e-9)
+    ap.add_argument('--out', help='write OUT.md and OUT.json')
+    args = ap.parse_args(argv)
+    table = {}
+    for spec in args.sets:
+        name, path, model = spec.split(':')
+        per = []
+        for smp in val_samples(path, args.n_conf):
+            per.append(run_sample(smp, model, args.thresholds, args.conv_tol))
+            print(name, smp['name'], smp['index'],
+                  {k: v['cycles'] for k, v in per[-1].items()}, flush=True)
+        th = {}
+        for tau in args.thresholds:
+            rs = [r[tau] for r in per]
+            th[tau] = {k: float(np.mean([r[k] for r in rs]))
+                       for k in ('cycles', 'dropped', 'occ_e_mae_mHa')}
+            th[tau]['max_occ_e_err_Ha'] = max(r['max_occ_e_err_Ha'] for r in rs)
+            th[tau]['all_converged'] = all(r['converged'] for r in rs)
+        table[f'{name} ({model})'] = dict(
+            n=len(per), thresholds=th,
+            minao_cycles=float(np.mean([r['minao']['cycles'] for r in per])))
+    command = 'python benchmarks/lindep_threshold.py ' + ' '.join(sys.argv[1:] if argv is None
+                                                                  else argv)
+    md = markdown(table, command)
+    print(md)
+    if args.out:
+        with open(args.out + '.md', 'w') as f:
+            f.write(md)
+        with open(args.out + '.json', 'w') as f:
+            json.dump(table, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
