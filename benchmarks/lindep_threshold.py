@@ -7,7 +7,8 @@ alongside), the occupied orbital-energy MAE and max error against the converged 
 spurious deep level shows as an error of Ha) and the number of dropped directions.
 
     python benchmarks/lindep_threshold.py --sets water:runs/data/water.pt:water \
-        uracil:runs/data/uracil.pt:uracil --n-conf 5 --out benchmarks/results/lindep_threshold
+        uracil:runs/data/uracil.pt:uracil hcno:runs/data/small-hcno.pt:hcno --n-conf 19 \
+        --out benchmarks/results/lindep_threshold
 '''
 import argparse
 import json
@@ -20,7 +21,7 @@ from pyscf import dft, gto
 
 from pyscf_ml.guess import predict
 
-THRESHOLDS = (0.0, 0.01, 0.03, 0.1)
+THRESHOLDS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.1)
 
 
 def val_samples(path, n):
@@ -51,10 +52,8 @@ def run_sample(sample, model, thresholds, conv_tol):
         rows[tau] = dict(cycles=cycles, converged=conv, dropped=dropped,
                          occ_e_mae_mHa=1e3 * float(np.abs(e[:nocc] - e_ref).mean()),
                          max_occ_e_err_Ha=float(np.abs(e[:nocc] - e_ref).max()))
-    mf = dft.RKS(mol, xc='pbe')
-    mf.conv_tol = conv_tol
-    mf.kernel()
-    rows['minao'] = dict(cycles=mf.cycles, converged=bool(mf.converged))
+    cycles, conv = cycles_from(mol, None, conv_tol)    # dm0=None: PySCF's default, MINAO
+    rows['minao'] = dict(cycles=cycles, converged=conv)
     return rows
 
 
