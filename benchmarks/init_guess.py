@@ -26,9 +26,10 @@ import zlib
 import numpy as np
 import scipy.linalg
 import torch
-from pyscf import dft, gto, lib
+from pyscf import dft, lib
 
 import pyscf_ml.guess  # noqa: F401  (installs the init-guess hook)
+from pyscf_ml.data.phisnet import sample_mol
 from pyscf_ml.guess import predict
 
 KEYS = ['phisnet', 'minao', 'atom', 'huckel', 'sap', 'vsap']
@@ -50,8 +51,7 @@ def occ_energies(f, s, nocc):
 
 
 def run_sample(sample, model, conv_tol):
-    mol = gto.M(atom=list(zip(np.asarray(sample['Z']).tolist(), sample['pos'].tolist())),
-                unit='Bohr', basis='def2-svp', verbose=0)
+    mol = sample_mol(sample)
     f_ref, nocc = sample['fock'], mol.nelectron // 2
     s = mol.intor_symmetric('int1e_ovlp')
     e_ref = occ_energies(f_ref, s, nocc)

@@ -20,8 +20,9 @@ import sys
 import numpy as np
 import scipy.linalg
 import torch
-from pyscf import dft, gto
+from pyscf import dft
 
+from pyscf_ml.data.phisnet import sample_mol
 from pyscf_ml.guess import predict
 
 THRESHOLDS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.1)
@@ -40,8 +41,7 @@ def cycles_from(mol, dm0, conv_tol):
 
 
 def run_sample(sample, model, thresholds, conv_tol, reference_fock=False):
-    mol = gto.M(atom=list(zip(np.asarray(sample['Z']).tolist(), sample['pos'].tolist())),
-                unit='Bohr', basis='def2-svp', verbose=0)
+    mol = sample_mol(sample)
     s = mol.intor_symmetric('int1e_ovlp')
     nocc = mol.nelectron // 2
     e_ref = scipy.linalg.eigh(sample['fock'], s, eigvals_only=True)[:nocc]

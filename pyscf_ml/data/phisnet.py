@@ -22,7 +22,7 @@ import torch
 from pyscf import dft, gto, lib, scf
 from pyscf.data import nist
 
-from pyscf_ml.train.progress import Progress, save_checkpoint, load_checkpoint
+from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
 
 # Rough starting structures (Angstrom); relaxed at HF/3-21G before sampling.
 GEOMETRIES = {
@@ -131,6 +131,12 @@ def sample_conformers(coords, w2, modes, msq, n, temperature, rng):
     q = rng.standard_normal((n, len(w2))) * sigma
     disp = (q @ modes.T) * msq                           # back to Cartesian, Bohr
     return coords[None] + disp.reshape(n, -1, 3)
+
+
+def sample_mol(sample):
+    '''The molecule of a stored sample (Z, positions in Bohr) in the label basis.'''
+    atoms = list(zip(np.asarray(sample['Z']).tolist(), np.asarray(sample['pos']).tolist()))
+    return gto.M(atom=atoms, unit='Bohr', basis=BASIS, verbose=0)
 
 
 def fock_label(mol, dm0=None, conv_tol=1e-10):

@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 import torch
-from pyscf import gto
 
+from pyscf_ml.data.phisnet import sample_mol
 from pyscf_ml.device import get_device
 from pyscf_ml.guess.baseline import baseline_fock
 from pyscf_ml.guess.model import HamiltonianModel, build_model
@@ -55,9 +55,7 @@ def add_residual_targets(samples):
     '''The model learns F - F0 (F0 = Hcore + V_SAP, see pyscf_ml.guess.baseline).'''
     for s in samples:
         if 'target' not in s:
-            mol = gto.M(atom=list(zip(np.asarray(s['Z']).tolist(), np.asarray(s['pos']).tolist())),
-                        unit='Bohr', basis='def2-svp', verbose=0)
-            s['target'] = s['fock'] - baseline_fock(mol)
+            s['target'] = s['fock'] - baseline_fock(sample_mol(s))
     return samples
 
 
