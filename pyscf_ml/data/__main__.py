@@ -10,6 +10,8 @@ COMMANDS = {
                 'Hamiltonian model'),
     'ofdft': ('pyscf_ml.data.ofdft', 'KS densities under random potentials for the learned '
               'kinetic functional'),
+    'ofdft-path': ('pyscf_ml.data.ofdft_path', 'KS labels (by density inversion) at the '
+                   'densities an OF-DFT optimisation with the learned kinetic functional visits'),
 }
 
 if __name__ == '__main__':

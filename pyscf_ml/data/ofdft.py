@@ -26,7 +26,7 @@ import torch
 from pyscf import dft, gto, lib
 from pyscf.df import incore
 
-from pyscf_ml.train.progress import Progress, save_checkpoint, load_checkpoint
+from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
 
 # atom-centred s/p Gaussians: random potentials and derivative projections (exponents, bohr^-2)
 POT_BASIS = [[0, [0.1, 1.0]], [0, [0.3, 1.0]], [0, [1.0, 1.0]], [1, [0.3, 1.0]]]
@@ -69,9 +69,24 @@ def random_potential(mol, rng, sigma):
     return v, (lambda coords: dft.numint.eval_ao(pmol, coords) @ c)
 
 
-def labels(mol, mf, v_rand_fn, grids, rho_min):
-    '''Grid data and labels for one converged RKS calculation.'''
-    dm = mf.make_rdm1()
+def ks_potential_on_grid(mol, dm, xc, coords, v_ext):
+    '''v_nuc + v_ext + v_H[dm] + v_xc[dm] at ``coords``; ``v_ext`` is an array there.'''
+    vnuc = np.zeros(len(coords))
+    for z, rc in zip(mol.atom_charges(), mol.atom_coords()):
+        vnuc -= z / np.linalg.norm(coords - rc, axis=1)
+    ni = dft.numint.NumInt()
+    rho = ni.eval_rho(mol, ni.eval_ao(mol, coords), dm, xctype='LDA')
+    vxc = ni.eval_xc_eff(xc, rho, deriv=1, xctype='LDA')[1][0]
+    vh = np.empty(len(coords))
+    for p0 in range(0, len(coords), 2000):
+        vh[p0:p0 + 2000] = np.einsum('gij,ij->g', mol.intor('int1e_grids',
+                                                             grids=coords[p0:p0 + 2000]), dm)
+    return vnuc + v_ext + vxc + vh
+
+
+def labels(mol, dm, v_s, grids, rho_min):
+    '''Grid data and labels for density matrix ``dm``, the non-interacting ground state of
+    T + v_s (``v_s`` on ``grids``), i.e. a converged KS density with its KS potential.'''
     nelec = mol.nelectron
     coords, w = grids.coords, grids.weights
     ni = dft.numint.NumInt()
@@ -89,15 +104,6 @@ def labels(mol, mf, v_rand_fn, grids, rho_min):
     fk /= np.abs(fk[0]).max(axis=0)                           # O(1) test functions
     nk = (w * rho[0]) @ fk[0]
     f0 = fk[0] - nk / nelec                                    # (ng, nk)
-    vnuc = np.zeros(len(w))
-    for z, rc in zip(mol.atom_charges(), mol.atom_coords()):
-        vnuc -= z / np.linalg.norm(coords - rc, axis=1)
-    vxc = ni.eval_xc_eff(mf.xc, rho[0], deriv=1, xctype='LDA')[1][0]
-    vh = np.empty(len(w))
-    for p0 in range(0, len(w), 2000):
-        vh[p0:p0 + 2000] = np.einsum('gij,ij->g', mol.intor('int1e_grids',
-                                                             grids=coords[p0:p0 + 2000]), dm)
-    v_s = vnuc + v_rand_fn(coords) + vxc + vh
     int_vs = (w * v_s * rho[0]) @ f0
     # weak form: int v_vW rho (f - n/N) = int |grad rho|^2/(8 rho) (f - n/N) + grad rho.grad f / 4
     int_vw = (w * sigma / (8 * r)) @ f0 + np.einsum('g,xg,xgk->k', w / 4, rho[1:4], fk[1:4])
@@ -115,7 +121,6 @@ def labels(mol, mf, v_rand_fn, grids, rho_min):
         'T_s': float(t_s), 'T_vw': float(t_vw), 'T_pauli': float(t_s - t_vw),
         'dpauli': torch.tensor(d_pauli, dtype=torch.float64),
         'dvw': torch.tensor(int_vw, dtype=torch.float64),
-        'e_tot': float(mf.e_tot),
     }
 
 
@@ -134,8 +139,10 @@ def one_sample(name, rng, args):
     grids = dft.gen_grid.Grids(mol)
     grids.level = args.grid_level
     grids.build(with_non0tab=False)
-    s = labels(mol, mf, v_fn, grids, args.rho_min)
-    s.update(name=name, atom=atom, charge=charge, sigma=sigma)
+    dm = mf.make_rdm1()
+    v_s = ks_potential_on_grid(mol, dm, args.xc, grids.coords, v_fn(grids.coords))
+    s = labels(mol, dm, v_s, grids, args.rho_min)
+    s.update(name=name, atom=atom, charge=charge, sigma=sigma, e_tot=float(mf.e_tot))
     return s
 
 

@@ -6,6 +6,15 @@
 Only the ``train`` split is fitted; ``val`` picks the best epoch; ``test`` (held-out conformers
 or molecules) is evaluated once at the end for the model card and never steers training.
 A checkpoint is written every epoch to OUT/checkpoint.pt; ``--resume`` continues from it.
+
+Loss: the mean squared error of the AO matrix elements, plus, with ``--mo-loss BETA``,
+BETA * sum_pq (C^T dF C)_pq^2 w_pq^2 / n_AO in the reference molecular orbitals C (C^T S C = 1)
+with w_pq = 1 / (|e_p - mu| + |e_q - mu|), mu the mid-gap level.  For an occupied-virtual pair
+this is the first-order orbital rotation dF_ia / (e_a - e_i) that the error causes; for a
+diagonal element, the level's shift relative to its distance from the Fermi level.  The AO
+loss weights a near-linearly-dependent combination of overlap eigenvalue s by s^2 relative to
+its effect on the orbitals, which is why an AO-accurate model can still give spurious occupied
+levels (see ``pyscf_ml.guess.predict.drop_near_dependent``); this term does not.
 '''
 import argparse
 import json
@@ -14,6 +23,7 @@ import sys
 import time
 
 import numpy as np
+import scipy.linalg
 import torch
 
 from pyscf_ml.data.phisnet import sample_mol
@@ -59,11 +69,42 @@ def add_residual_targets(samples):
     return samples
 
 
+def add_mo_weights(samples):
+    '''Reference orbitals C and the weights w_pq of the MO loss (see module docstring).'''
+    for s in samples:
+        if 'mo_coeff' in s:
+            continue
+        ovlp = sample_mol(s).intor_symmetric('int1e_ovlp')
+        e, c = scipy.linalg.eigh(s['fock'], ovlp)
+        nocc = int(s['nocc'])
+        mu = 0.5 * (e[nocc - 1] + e[nocc])
+        d = np.abs(e - mu)
+        s['mo_coeff'], s['mo_weight'] = c, 1. / (d[:, None] + d[None, :])
+    return samples
+
+
 def to_tensors(samples, dtype, device):
-    return [dict(name=s['name'], z=torch.as_tensor(np.asarray(s['Z']), device=device),
+    out = []
+    for s in samples:
+        t = dict(name=s['name'], z=torch.as_tensor(np.asarray(s['Z']), device=device),
                  pos=torch.as_tensor(s['pos'], dtype=dtype, device=device),
                  fock=torch.as_tensor(s['target'], dtype=dtype, device=device))
-            for s in samples]
+        for k in ('mo_coeff', 'mo_weight'):
+            if k in s:
+                t[k] = torch.as_tensor(s[k], dtype=dtype, device=device)
+        out.append(t)
+    return out
+
+
+def batch_loss(preds, batch, mo_loss):
+    '''AO mean squared error, plus ``mo_loss`` times the MO-basis term (module docstring).'''
+    n = sum(p.numel() for p in preds)
+    loss = sum(((p - b['fock']) ** 2).sum() for p, b in zip(preds, batch)) / n
+    if mo_loss:
+        mo = sum((((b['mo_coeff'].T @ (p - b['fock']) @ b['mo_coeff']) * b['mo_weight']) ** 2)
+                 .sum() / p.shape[0] for p, b in zip(preds, batch)) / len(batch)
+        loss = loss + mo_loss * mo
+    return loss
 
 
 def batch_fock(model, batch):
@@ -88,6 +129,16 @@ def evaluate(model, data, batch_size=8):
     return total, {n: v[0] / v[1] for n, v in err.items()}
 
 
+@torch.no_grad()
+def val_loss(model, data, mo_loss, batch_size=8):
+    '''The training objective averaged over ``data``.'''
+    tot = 0.
+    for k in range(0, len(data), batch_size):
+        batch = data[k:k + batch_size]
+        tot += batch_loss(batch_fock(model, batch), batch, mo_loss).item() * len(batch)
+    return tot / len(data)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog='python -m pyscf_ml.train phisnet', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,6 +157,10 @@ def build_parser():
     p.add_argument('--time-limit', type=float, default=None,
                    help='minutes of training in all (resumes included); the learning rate decays '
                         'over it; stops after the epoch that passes it and still writes weights')
+    p.add_argument('--mo-loss', type=float, default=0.0,
+                   help='weight of the MO-basis loss term (module docstring); 0 = AO loss only')
+    p.add_argument('--init', default=None,
+                   help='start from these weights (fine-tuning) instead of a new model')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--resume', action='store_true')
     return p
@@ -121,6 +176,8 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     data_settings = {}
     samples = add_residual_targets(load_samples(args.data, data_settings))
+    if args.mo_loss:
+        add_mo_weights([s for s in samples if s['split'] in ('train', 'val')])
     split = {k: [s for s in samples if s['split'] == k] for k in ('train', 'val', 'test')}
     if args.max_train:
         split['train'] = split['train'][:args.max_train]
@@ -132,6 +189,11 @@ def main(argv=None):
     ckpt = load_checkpoint(ckpt_path) if args.resume else None
     if ckpt:
         model = build_model(ckpt['config']).float().to(device)
+    elif args.init:
+        init = torch.load(args.init, map_location='cpu', weights_only=True)
+        model = build_model(init['config'])
+        model.load_state_dict(init['state_dict'])
+        model = model.float().to(device)
     else:
         model = HamiltonianModel(shells, mul=args.mul, lmax=args.lmax, num_layers=args.layers)
         model.fit_site_reference([dict(Z=s['Z'], fock=s['target']) for s in split['train']])
@@ -167,9 +229,7 @@ def main(argv=None):
         tot = 0.
         for k in range(nbatch):
             batch = [data['train'][i] for i in order[k * args.batch_size:(k + 1) * args.batch_size]]
-            preds = batch_fock(model, batch)
-            n = sum(p.numel() for p in preds)
-            loss = sum(((p - b['fock']) ** 2).sum() for p, b in zip(preds, batch)) / n
+            loss = batch_loss(batch_fock(model, batch), batch, args.mo_loss)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -177,8 +237,10 @@ def main(argv=None):
             tot += loss.item()
         model.eval()
         val_mae = evaluate(model, data['val'])[0] if data['val'] else tot / nbatch
-        if val_mae < best['val']:
-            best = dict(val=val_mae, epoch=epoch + 1,
+        # with the MO term, the epoch is chosen by the training objective on val
+        val_score = val_loss(model, data['val'], args.mo_loss) if args.mo_loss else val_mae
+        if val_score < best['val']:
+            best = dict(val=val_score, val_mae=val_mae, epoch=epoch + 1,
                         state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         save_checkpoint(ckpt_path, config=model.config, model=model.state_dict(),
                         opt=opt.state_dict(), epoch=epoch + 1, best=best, args=vars(args),
@@ -192,7 +254,10 @@ def main(argv=None):
 
     model.load_state_dict(best['state'])
     model.eval()
-    metrics = dict(best_epoch=best['epoch'], val_fock_mae_uHa=best['val'] * 1e6)
+    metrics = dict(best_epoch=best['epoch'],
+                   val_fock_mae_uHa=best.get('val_mae', best['val']) * 1e6)
+    if args.mo_loss:
+        metrics['val_loss'] = best['val']
     if data['test']:
         mae, per = evaluate(model, data['test'])
         metrics['test_fock_mae_uHa'] = mae * 1e6

@@ -1,0 +1,94 @@
+'''Density inversion for the OF-DFT path data (pyscf_ml.data.ofdft_path).'''
+import numpy as np
+import pytest
+import torch
+from pyscf import dft, gto
+from pyscf.df import incore
+
+from pyscf_ml.data import ofdft as ks_data
+from pyscf_ml.data import ofdft_path
+
+XC = 'lda,vwn'
+
+
+@pytest.fixture(scope='module')
+def lih_in_potential():
+    '''LiH KS ground state in a random potential, with its labels.'''
+    rng = np.random.default_rng([7, 0, 0])
+    mol = gto.M(atom='Li 0 0 0; H 0 0 1.6', basis='unc-cc-pvdz', verbose=0)
+    v_rand, v_rand_fn = ks_data.random_potential(mol, rng, 0.1)
+    h0 = mol.intor_symmetric('int1e_kin') + mol.intor_symmetric('int1e_nuc')
+    mf = dft.RKS(mol, xc=XC)
+    mf.get_hcore = lambda *a: h0 + v_rand
+    mf.conv_tol = 1e-11
+    mf.kernel()
+    grids = dft.gen_grid.Grids(mol)
+    grids.level = 2
+    grids.build(with_non0tab=False)
+    dm = mf.make_rdm1()
+    v_s = ks_data.ks_potential_on_grid(mol, dm, XC, grids.coords, v_rand_fn(grids.coords))
+    return mol, mf, h0, dm, grids, ks_data.labels(mol, dm, v_s, grids, 1e-8)
+
+
+def test_wu_yang_recovers_density_and_labels_of_unknown_potential(lih_in_potential):
+    '''Invert a KS density without knowing its random potential: the inverted density and
+    its labels (T_s, T_P, projected Pauli derivative) must match the direct KS ones.'''
+    mol, mf, h0, dm, grids, ref = lih_in_potential
+    ni = dft.numint.NumInt()
+    vxc = ni.nr_rks(mol, grids, XC, dm)[2]
+    h_guide = h0 + mf.get_j(mol, dm) + vxc          # the random potential is left out
+    pmol = gto.M(atom=mol._atom, unit='Bohr', verbose=0,
+                 basis={e: ofdft_path.inversion_basis(e) for e in mol.elements})
+    pot_ints = incore.aux_e2(mol, pmol, intor='int3c1e')
+    b, dm_b, eps = ofdft_path.wu_yang(mol, dm, h_guide, pot_ints)
+    drho = grids.weights @ np.abs(ni.get_rho(mol, dm_b - dm, grids))
+    assert drho < 1e-4                                # measured 1.4e-5 e
+    assert np.abs(b).max() > 0.01                     # it had to find one (max 0.053)
+    v_b = dft.numint.eval_ao(pmol, grids.coords) @ b
+    v_s = ks_data.ks_potential_on_grid(mol, dm, XC, grids.coords, v_b)
+    inv = ks_data.labels(mol, dm_b, v_s, grids, 1e-8)
+    # measured: T_s 1.7e-7, T_P 2.3e-6 Ha apart, derivative labels 8e-4 relative
+    assert abs(inv['T_s'] - ref['T_s']) < 1e-5
+    assert abs(inv['T_pauli'] - ref['T_pauli']) < 2e-5
+    assert ref['T_pauli'] > 0.3
+    rel = torch.linalg.norm(inv['dpauli'] - ref['dpauli']) / torch.linalg.norm(ref['dpauli'])
+    assert rel < 0.01
+
+
+def test_wu_yang_keeps_a_non_degenerate_ground_state(lih_in_potential):
+    '''A target no single determinant reproduces (4 electrons in one nodeless orbital, what
+    OF-DFT collapses to) gives the closest non-degenerate state, whose labels are exact.'''
+    mol, mf, h0, dm, grids, _ = lih_in_potential
+    ovlp = mol.intor_symmetric('int1e_ovlp')
+    psi = mf.mo_coeff[:, 0] + 0.3 * mf.mo_coeff[:, 1]
+    dm_t = mol.nelectron * np.outer(psi, psi) / (psi @ ovlp @ psi)
+    ni = dft.numint.NumInt()
+    h_guide = h0 + mf.get_j(mol, dm_t) + ni.nr_rks(mol, grids, XC, dm_t)[2]
+    pmol = gto.M(atom=mol._atom, unit='Bohr', verbose=0,
+                 basis={e: ofdft_path.inversion_basis(e) for e in mol.elements})
+    pot_ints = incore.aux_e2(mol, pmol, intor='int3c1e')
+    b, dm_b, eps = ofdft_path.wu_yang(mol, dm_t, h_guide, pot_ints, min_gap=0.01)
+    nocc = mol.nelectron // 2
+    assert eps[nocc] - eps[nocc - 1] >= 0.01
+    # D_b is the ground state of its Hamiltonian: idempotent, N electrons, aufbau occupied
+    assert abs(np.einsum('ij,ji->', dm_b, ovlp) - mol.nelectron) < 1e-10
+    assert np.allclose(dm_b @ ovlp @ dm_b, 2 * dm_b, atol=1e-8)
+    # and it moved from the KS density towards the target
+    d0 = grids.weights @ np.abs(ni.get_rho(mol, dm - dm_t, grids))
+    d1 = grids.weights @ np.abs(ni.get_rho(mol, dm_b - dm_t, grids))
+    assert d1 < d0
+
+
+def test_path_data_cli(tmp_path):
+    '''End to end: LiH with the shipped KineticNet; every kept sample is an exact KS state.'''
+    out = str(tmp_path / 'path.pt')
+    assert ofdft_path.main(['--molecules', 'LiH', '--n-per-mol', '1', '--mix', '0.5,1',
+                            '--basis', 'unc-6-31g', '--grid-level', '1', '--out', out]) == 0
+    blob = torch.load(out, weights_only=False)
+    assert blob['command'].startswith('python -m pyscf_ml.data ofdft-path')
+    assert 1 <= len(blob['samples']) <= 2
+    for s in blob['samples']:
+        assert s['mix'] in (0.5, 1.0)
+        assert abs(float((s['weights'] * s['rho']).sum()) - s['nelec']) < 1e-2
+        assert s['T_pauli'] > 0          # T_s >= T_vW for any density
+    assert 'LiH #0: t=0.5' in open(out + '.log').read()
