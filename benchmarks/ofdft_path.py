@@ -1,0 +1,105 @@
+'''Why OF-DFT with KineticNet collapses beyond two electrons, and whether path data helps.
+
+Two tables, for each KineticNet weight file given:
+
+1. the learned Pauli energy against the exact one on ``pyscf_ml.data ofdft-path`` samples: KS
+   states (found by Wu-Yang inversion) between the KS density (t = 0) and the OF-DFT minimum of
+   the model that generated the data (t = 1);
+2. density optimisation from the SAD start against RKS (LDA, unc-cc-pvdz, grid level 2) on
+   validation geometries, which are neither the benchmark's (benchmarks/ofdft.py) nor training
+   ones: LiH at 1.45 and 1.75 Angstrom, H2 at 0.8, HeH+ at 0.9.
+
+    python benchmarks/ofdft_path.py --data runs/ofdft_data/lih_path.pt \\
+        --weights shipped=pyscf_ml/weights/kineticnet.pt stage3=runs/kineticnet3b/kineticnet.pt \\
+        --out benchmarks/results/ofdft_path.md
+'''
+import argparse
+import sys
+import warnings
+
+import numpy as np
+import torch
+from pyscf import dft, gto
+
+from pyscf_ml.ofdft import OFDFT
+from pyscf_ml.ofdft.learned import KineticNetFunctional
+
+HARTREE_TO_KCAL = 627.509474
+VALIDATION = [('LiH 1.45', 'Li 0 0 0; H 0 0 1.45', 0), ('LiH 1.75', 'Li 0 0 0; H 0 0 1.75', 0),
+              ('H2 0.8', 'H 0 0 0; H 0 0 0.8', 0), ('HeH+ 0.9', 'He 0 0 0; H 0 0 0.9', 1)]
+
+
+def pauli_table(samples, models):
+    rows = []
+    for tag, kin in models.items():
+        for t in sorted({s['mix'] for s in samples}):
+            sel = [s for s in samples if s['mix'] == t]
+            ref = np.array([s['T_pauli'] for s in sel])
+            with torch.no_grad():
+                pred = np.array([kin.model(*(x.double() for x in (s['coords'], s['weights'],
+                                                                   s['rho'])),
+                                           s['pos'].double(), s['z']).item() for s in sel])
+            rows.append((tag, t, len(sel), ref.mean(), pred.mean(),
+                         np.abs(pred - ref).mean() * HARTREE_TO_KCAL,
+                         np.mean([s['inversion_drho'] for s in sel])))
+    return rows
+
+
+def density_opt_table(models):
+    rows = []
+    for name, atom, charge in VALIDATION:
+        mol = gto.M(atom=atom, charge=charge, basis='unc-cc-pvdz', verbose=0)
+        ks = dft.RKS(mol, xc='lda,vwn')
+        ks.grids.level = 2
+        ks.conv_tol = 1e-10
+        ks.kernel()
+        for tag, kin in models.items():
+            of = OFDFT(mol, kinetic=kin, xc='lda,vwn')
+            of.grids.level = 2
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                of.kernel()
+            rho_ks = ks._numint.get_rho(mol, ks.make_rdm1(), of.grids)
+            drho = of.grids.weights @ np.abs(of.rho - rho_ks)
+            rows.append((name, tag, (of.e_tot - ks.e_tot) * HARTREE_TO_KCAL, drho,
+                         of.converged))
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data', required=True, help='file from python -m pyscf_ml.data ofdft-path')
+    p.add_argument('--weights', nargs='+', required=True, help='tag=weights.pt')
+    p.add_argument('--out', help='write the tables to this markdown file')
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    models = {}
+    for spec in args.weights:
+        tag, path = spec.split('=', 1)
+        models[tag] = KineticNetFunctional(weights=path, device='cpu')
+    samples = torch.load(args.data, map_location='cpu', weights_only=False)['samples']
+    cmd = 'python benchmarks/ofdft_path.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
+    lines = [f'Command: `{cmd}`', '',
+             '## 1. Pauli energy on ofdft-path samples (Ha; MAE in kcal/mol)', '',
+             't = fraction of the way from the KS density to the generating model\'s OF-DFT '
+             'minimum; int|drho| = how far the inverted KS state is from that target (e).', '',
+             '| weights | t | n | T_P exact (mean) | T_P model (mean) | MAE | int|drho| |',
+             '|---|---|---|---|---|---|---|']
+    for r in pauli_table(samples, models):
+        lines.append('| %s | %g | %d | %.3f | %.3f | %.1f | %.2f |' % r)
+    lines += ['', '## 2. Density optimisation from SAD against RKS-LDA (validation geometries)',
+              '', '| system | weights | E_OF - E_KS (kcal/mol) | int|drho| (e) | converged |',
+              '|---|---|---|---|---|']
+    for r in density_opt_table(models):
+        lines.append('| %s | %s | %+.2f | %.3f | %s |' % r)
+    text = '\n'.join(lines) + '\n'
+    print(text)
+    if args.out:
+        with open(args.out, 'w') as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
