@@ -2,9 +2,10 @@
 (``python -m pyscf_ml.data ofdft-path``).
 
 A kinetic functional trained only on KS ground-state densities is unconstrained off that
-manifold, and a density optimisation goes exactly there: with the first shipped KineticNet,
-OF-DFT on LiH collapses to a density with ~1.2 Ha too little energy, where the network's Pauli
-term is 0.4 Ha and the true one (measured below) over 2 Ha.  This command labels such densities:
+manifold, and a density optimisation goes exactly there: with the shipped KineticNet, OF-DFT
+on LiH ends 1.1 Ha below KS (benchmarks/results/ofdft.md), where the network's Pauli term is
+0.66 Ha and that of the nearest KS state 2.83 Ha (mean over held-out LiH systems,
+benchmarks/results/ofdft_path.md).  This command labels such densities:
 
 1. a random training geometry and random potential, exactly as ``pyscf_ml.data ofdft`` draws
    them (same seeds give the same systems), its KS density D_KS, and the OF-DFT minimum
