@@ -92,3 +92,18 @@ def test_path_data_cli(tmp_path):
         assert abs(float((s['weights'] * s['rho']).sum()) - s['nelec']) < 1e-2
         assert s['T_pauli'] > 0          # T_s >= T_vW for any density
     assert 'LiH #0: t=0.5' in open(out + '.log').read()
+    # the trainer scales path samples' loss by (path_rel T_P / 10 mHa)^2 and reports them apart
+    from pyscf_ml.modelcard import read_card
+    from pyscf_ml.ofdft.kineticnet import KineticNet
+    from pyscf_ml.train import kineticnet as train
+    s = blob['samples'][0]
+    model = KineticNet(species=(1, 3), n_radial=4, mul=2, hidden=4).double()
+    plain = train.sample_loss(model, s, 0.1)[0].item()
+    scale = max(1.0, 0.5 * s['T_pauli'] / train.E_SCALE)
+    assert scale > 1
+    assert abs(train.sample_loss(model, s, 0.1, 0.5)[0].item() - plain / scale**2) < 1e-9 * plain
+    w = str(tmp_path / 'kn.pt')
+    assert train.main(['--data', out, '--out', str(tmp_path / 'run'), '--weights', w,
+                       '--epochs', '1', '--batch', '1', '--n-radial', '4', '--mul', '2',
+                       '--hidden', '4', '--val-frac', '0.5', '--path-rel', '0.05']) == 0
+    assert 'LiH path' in read_card(w[:-3] + '.json')['metrics']['validation']
