@@ -9,8 +9,8 @@ Two tables, for each KineticNet weight file given:
    validation geometries, which are neither the benchmark's (benchmarks/ofdft.py) nor training
    ones: LiH at 1.45 and 1.75 Angstrom, H2 at 0.8, HeH+ at 0.9.
 
-    python benchmarks/ofdft_path.py --data runs/ofdft_data/lih_path.pt \\
-        --weights shipped=pyscf_ml/weights/kineticnet.pt stage3=runs/kineticnet3b/kineticnet.pt \\
+    python benchmarks/ofdft_path.py --data runs/ofdft_data/lih_path_test.pt \\
+        --weights stage2=runs/kineticnet2/kineticnet.pt stage5=pyscf_ml/weights/kineticnet.pt \\
         --out benchmarks/results/ofdft_path.md
 '''
 import argparse
