@@ -124,41 +124,60 @@ def labels(mol, dm, v_s, grids, rho_min):
     }
 
 
-def one_sample(name, rng, args):
+def ks_system(name, rng, args):
+    '''One random system as the training data draw it (geometry, whether the random potential
+    is on, its coefficients: in that order from ``rng``) and its converged RKS object.'''
     atom, charge = _geometry(name, rng)
     mol = gto.M(atom=atom, charge=charge, basis=args.basis, verbose=0)
     h0 = mol.intor_symmetric('int1e_kin') + mol.intor_symmetric('int1e_nuc')
     sigma = 0.0 if rng.uniform() < args.frac_unperturbed else args.sigma
-    vr, v_fn = random_potential(mol, rng, sigma)
+    v_rand, v_rand_fn = random_potential(mol, rng, sigma)
     mf = dft.RKS(mol, xc=args.xc)
-    mf.get_hcore = lambda *a: h0 + vr
+    mf.get_hcore = lambda *a: h0 + v_rand
     mf.conv_tol = 1e-10
     mf.kernel()
+    return dict(atom=atom, charge=charge, mol=mol, h0=h0, sigma=sigma, v_rand=v_rand,
+                v_rand_fn=v_rand_fn, mf=mf)
+
+
+def label_grids(mol, level):
+    grids = dft.gen_grid.Grids(mol)
+    grids.level = level
+    return grids.build(with_non0tab=False)
+
+
+def one_sample(name, rng, args):
+    sy = ks_system(name, rng, args)
+    mol, mf = sy['mol'], sy['mf']
     if not mf.converged:
         return None
-    grids = dft.gen_grid.Grids(mol)
-    grids.level = args.grid_level
-    grids.build(with_non0tab=False)
+    grids = label_grids(mol, args.grid_level)
     dm = mf.make_rdm1()
-    v_s = ks_potential_on_grid(mol, dm, args.xc, grids.coords, v_fn(grids.coords))
+    v_s = ks_potential_on_grid(mol, dm, args.xc, grids.coords, sy['v_rand_fn'](grids.coords))
     s = labels(mol, dm, v_s, grids, args.rho_min)
-    s.update(name=name, atom=atom, charge=charge, sigma=sigma, e_tot=float(mf.e_tot))
+    s.update(name=name, atom=sy['atom'], charge=sy['charge'], sigma=sy['sigma'],
+             e_tot=float(mf.e_tot))
     return s
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog='python -m pyscf_ml.data ofdft', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--molecules', default='H2,HeH+,H3+,LiH')
-    p.add_argument('--n-per-mol', type=int, default=80)
-    p.add_argument('--seed', type=int, default=0)
+def add_system_arguments(p, molecules, n_per_mol, seed, rho_min):
+    '''Command-line options shared by ``ofdft`` and ``ofdft-path``: what systems are drawn.'''
+    p.add_argument('--molecules', default=molecules)
+    p.add_argument('--n-per-mol', type=int, default=n_per_mol)
+    p.add_argument('--seed', type=int, default=seed)
     p.add_argument('--basis', default='unc-cc-pvdz')
     p.add_argument('--xc', default='lda,vwn')
     p.add_argument('--sigma', type=float, default=0.1, help='std of potential coefficients (Ha)')
     p.add_argument('--frac-unperturbed', type=float, default=0.1)
     p.add_argument('--grid-level', type=int, default=2)
-    p.add_argument('--rho-min', type=float, default=1e-9)
+    p.add_argument('--rho-min', type=float, default=rho_min)
     p.add_argument('--out', required=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='python -m pyscf_ml.data ofdft', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_system_arguments(p, 'H2,HeH+,H3+,LiH', n_per_mol=80, seed=0, rho_min=1e-9)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     lib.num_threads(1)

@@ -93,17 +93,8 @@ def wu_yang(mol, dm_target, h_guide, pot_ints, lam=1e-6, min_gap=0.01, max_iter=
 
 def path_samples(name, rng, args, kinetic):
     '''Labelled samples along KS -> OF-DFT minimum for one random system.'''
-    atom, charge = ks_data._geometry(name, rng)
-    mol = gto.M(atom=atom, charge=charge, basis=args.basis, verbose=0)
-    if mol.nelectron % 2:
-        raise ValueError(f'{name}: closed-shell molecules only')
-    sigma = 0.0 if rng.uniform() < args.frac_unperturbed else args.sigma
-    v_rand, v_rand_fn = ks_data.random_potential(mol, rng, sigma)
-    h0 = mol.intor_symmetric('int1e_kin') + mol.intor_symmetric('int1e_nuc')
-    mf = dft.RKS(mol, xc=args.xc)
-    mf.get_hcore = lambda *a: h0 + v_rand
-    mf.conv_tol = 1e-10
-    mf.kernel()
+    sy = ks_data.ks_system(name, rng, args)
+    mol, mf, h0, v_rand = sy['mol'], sy['mf'], sy['h0'], sy['v_rand']
     if not mf.converged:
         return [], 'KS SCF did not converge'
     of = _OFDFTInPotential(mol, kinetic=kinetic, xc=args.xc)
@@ -111,13 +102,11 @@ def path_samples(name, rng, args, kinetic):
     of.grids.level = args.grid_level
     of.kernel()
     dm_ks, dm_of = mf.make_rdm1(), of.make_rdm1()
-    grids = dft.gen_grid.Grids(mol)
-    grids.level = args.grid_level
-    grids.build(with_non0tab=False)
+    grids = ks_data.label_grids(mol, args.grid_level)
     pmol = gto.M(atom=mol._atom, unit='Bohr', verbose=0,
                  basis={e: inversion_basis(e) for e in mol.elements})
     pot_ints = incore.aux_e2(mol, pmol, intor='int3c1e')
-    v_rand_grid = v_rand_fn(grids.coords)
+    v_rand_grid = sy['v_rand_fn'](grids.coords)
     ni = dft.numint.NumInt()
     out, notes = [], []
     for t in args.mix:
@@ -137,8 +126,8 @@ def path_samples(name, rng, args, kinetic):
         v_s = ks_data.ks_potential_on_grid(mol, dm_t, args.xc, grids.coords,
                                            v_rand_grid + v_b)
         s = ks_data.labels(mol, dm_b, v_s, grids, args.rho_min)
-        s.update(name=name, atom=atom, charge=charge, sigma=sigma, mix=float(t),
-                 inversion_drho=float(drho), of_converged=bool(of.converged),
+        s.update(name=name, atom=sy['atom'], charge=sy['charge'], sigma=sy['sigma'],
+                 mix=float(t), inversion_drho=float(drho), of_converged=bool(of.converged),
                  e_of=float(of.e_tot), e_ks=float(mf.e_tot))
         out.append(s)
     return out, '; '.join(notes)
@@ -147,9 +136,7 @@ def path_samples(name, rng, args, kinetic):
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m pyscf_ml.data ofdft-path', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--molecules', default='LiH')
-    p.add_argument('--n-per-mol', type=int, default=40)
-    p.add_argument('--seed', type=int, default=3)
+    ks_data.add_system_arguments(p, 'LiH', n_per_mol=40, seed=3, rho_min=1e-8)
     p.add_argument('--weights', help='KineticNet weights whose OF-DFT minima are labelled '
                    '(default: the shipped ones)')
     p.add_argument('--mix', default='0.1,0.25,0.5,1',
@@ -157,13 +144,6 @@ def main(argv=None):
     p.add_argument('--lam', type=float, default=1e-6, help='Wu-Yang regularisation')
     p.add_argument('--min-gap', type=float, default=0.01, help='HOMO-LUMO gap (Ha) below '
                    'which an inverted density is dropped')
-    p.add_argument('--basis', default='unc-cc-pvdz')
-    p.add_argument('--xc', default='lda,vwn')
-    p.add_argument('--sigma', type=float, default=0.1, help='std of potential coefficients (Ha)')
-    p.add_argument('--frac-unperturbed', type=float, default=0.1)
-    p.add_argument('--grid-level', type=int, default=2)
-    p.add_argument('--rho-min', type=float, default=1e-8)
-    p.add_argument('--out', required=True)
     args = p.parse_args(argv)
     args.mix = [float(x) for x in args.mix.split(',')]
     lib.num_threads(1)
