@@ -2,28 +2,31 @@
 (``python -m pyscf_ml.data ofdft-path``).
 
 A kinetic functional trained only on KS ground-state densities is unconstrained off that
-manifold, and a density optimisation goes exactly there: with the shipped KineticNet, OF-DFT
-on LiH ends 1.1 Ha below KS (benchmarks/results/ofdft.md), where the network's Pauli term is
-0.66 Ha and that of the nearest KS state 2.83 Ha (mean over held-out LiH systems,
-benchmarks/results/ofdft_path.md).  This command labels such densities:
+manifold, and a density optimisation goes exactly there: with the stage-2 KineticNet (shipped
+until stage 5 was trained on this data), OF-DFT on LiH ended 1.1 Ha below KS, and on the KS
+states nearest its minimum (1.6 e away) its Pauli term was 0.66 Ha where the exact one is
+2.83 Ha (held-out LiH, benchmarks/results/ofdft_path.md).  This command labels such densities:
 
 1. a random training geometry and random potential, exactly as ``pyscf_ml.data ofdft`` draws
    them (same seeds give the same systems), its KS density D_KS, and the OF-DFT minimum
-   D_OF of the current model (``--weights``) in the same potential, started from MINAO;
-2. for each ``t`` in ``--mix``, the target D_t = (1 - t) D_KS + t D_OF is inverted: the
-   Wu-Yang method (J. Chem. Phys. 118, 2498 (2003)) finds the potential
+   D_OF of the model ``--weights`` in the same potential, started from MINAO;
+2. for each ``t`` in ``--mix``, the target D_t = (1 - t) D_KS + t D_OF is inverted with the
+   Wu-Yang method (J. Chem. Phys. 118, 2498 (2003)): potentials
    v_s = v_nuc + v_ext + v_H[D_t] + v_xc[D_t] + sum_k b_k g_k (atom-centred Gaussians g_k)
-   whose non-interacting ground state D_b is closest to D_t, by maximising the concave
-   W(b) = sum_occ 2 eps_i - int v_b rho_t - lam |b|^2;
-3. D_b and v_s are labelled exactly as KS samples (``pyscf_ml.data.ofdft.labels``): D_b is the
-   ground state of T + v_s, so T_s = Tr(T D_b) and dT_s/drho = mu - v_s hold exactly, whether
-   or not D_b reached D_t.  Samples whose HOMO-LUMO gap is below ``--min-gap`` are dropped
-   (a degenerate HOMO leaves the density, and its derivative labels, ill-defined).
+   maximise the concave W(b) = sum_occ 2 eps_i - int v_b rho_t - lam |b|^2.  A target that
+   no single determinant reproduces drives the maximiser to a degenerate HOMO, so among the
+   iterates whose HOMO-LUMO gap is at least ``--min-gap`` the one with the smallest
+   |dW/db| (the density residual seen by the potential basis) is kept.  That state is not
+   necessarily the closest to D_t in int|drho| (logged per sample), so t is a nominal
+   position on the path;
+3. its density D_b and v_s are labelled exactly as KS samples (``pyscf_ml.data.ofdft.labels``):
+   D_b is the ground state of T + v_s, so T_s = Tr(T D_b) and dT_s/drho = mu - v_s hold
+   exactly, wherever D_b ended.  A target is dropped only if no iterate has the gap.
 
 Example (the data of the third KineticNet training stage, see its model card)::
 
     python -m pyscf_ml.data ofdft-path --molecules LiH --n-per-mol 40 --seed 3 \\
-        --out runs/ofdft_data/lih_path.pt
+        --weights runs/kineticnet2/kineticnet.pt --out runs/ofdft_data/lih_path.pt
 '''
 import argparse
 import os
@@ -54,8 +57,13 @@ def inversion_basis(element):
 
 
 class _OFDFTInPotential(OFDFT):
-    '''OFDFT with an extra one-electron potential (AO matrix ``v_ext``), as the KS data has.'''
-    _keys = OFDFT._keys | {'v_ext'}
+    '''OFDFT with an extra one-electron potential (AO matrix ``v_ext``), as the KS data has;
+    its energy is counted in ``scf_summary['nuclear']``.'''
+    _keys = {'v_ext'}
+
+    def __init__(self, mol, v_ext, **kwargs):
+        super().__init__(mol, **kwargs)
+        self.v_ext = v_ext
 
     def build(self):
         super().build()
@@ -64,10 +72,9 @@ class _OFDFTInPotential(OFDFT):
 
 
 def wu_yang(mol, dm_target, h_guide, pot_ints, lam=1e-6, min_gap=0.01, max_iter=3000):
-    '''Maximise W(b) (see module docstring) over potentials whose HOMO-LUMO gap stays
-    above ``min_gap``.  A target that no single determinant reproduces drives the maximiser to a
-    degenerate HOMO; we keep the best iterate before that.  Returns (b, D_b, orbital energies)
-    or None when even b = 0 is degenerate.'''
+    '''Maximise W(b) (see module docstring); of the iterates whose HOMO-LUMO gap is at least
+    ``min_gap``, return the one with the smallest |dW/db| as (b, D_b, orbital energies), or
+    None when no iterate (b = 0 included) has that gap.'''
     ovlp = mol.intor_symmetric('int1e_ovlp')
     nocc = mol.nelectron // 2
     target = np.einsum('ijk,ji->k', pot_ints, dm_target)
@@ -97,8 +104,7 @@ def path_samples(name, rng, args, kinetic):
     mol, mf, h0, v_rand = sy['mol'], sy['mf'], sy['h0'], sy['v_rand']
     if not mf.converged:
         return [], 'KS SCF did not converge'
-    of = _OFDFTInPotential(mol, kinetic=kinetic, xc=args.xc)
-    of.v_ext = v_rand
+    of = _OFDFTInPotential(mol, v_rand, kinetic=kinetic, xc=args.xc)
     of.grids.level = args.grid_level
     of.kernel()
     dm_ks, dm_of = mf.make_rdm1(), of.make_rdm1()
@@ -142,8 +148,8 @@ def main(argv=None):
     p.add_argument('--mix', default='0.1,0.25,0.5,1',
                    help='fractions t of the way from the KS density to the OF-DFT minimum')
     p.add_argument('--lam', type=float, default=1e-6, help='Wu-Yang regularisation')
-    p.add_argument('--min-gap', type=float, default=0.01, help='HOMO-LUMO gap (Ha) below '
-                   'which an inverted density is dropped')
+    p.add_argument('--min-gap', type=float, default=0.01, help='smallest HOMO-LUMO gap (Ha) '
+                   'of a kept inversion iterate')
     args = p.parse_args(argv)
     args.mix = [float(x) for x in args.mix.split(',')]
     lib.num_threads(1)

@@ -11,7 +11,7 @@ Loss: the mean squared error of the AO matrix elements, plus, with ``--mo-loss B
 BETA * sum_pq (C^T dF C)_pq^2 w_pq^2 / n_AO in the reference molecular orbitals C (C^T S C = 1)
 with w_pq = 1 / (|e_p - mu| + |e_q - mu|), mu the mid-gap level.  For an occupied-virtual pair
 this is the first-order orbital rotation dF_ia / (e_a - e_i) that the error causes; for a
-diagonal element, the level's shift relative to its distance from the Fermi level.  The AO
+diagonal element, half the level's shift relative to its distance from the Fermi level.  The AO
 loss weights a near-linearly-dependent combination of overlap eigenvalue s by s^2 relative to
 its effect on the orbitals, which is why an AO-accurate model can still give spurious occupied
 levels (see ``pyscf_ml.guess.predict.drop_near_dependent``); this term does not.
@@ -238,7 +238,8 @@ def main(argv=None):
         model.eval()
         val_mae = evaluate(model, data['val'])[0] if data['val'] else tot / nbatch
         # with the MO term, the epoch is chosen by the training objective on val
-        val_score = val_loss(model, data['val'], args.mo_loss) if args.mo_loss else val_mae
+        val_score = (val_loss(model, data['val'], args.mo_loss) if args.mo_loss and data['val']
+                     else val_mae)
         if val_score < best['val']:
             best = dict(val=val_score, val_mae=val_mae, epoch=epoch + 1,
                         state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
