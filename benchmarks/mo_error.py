@@ -10,7 +10,6 @@ For each model: the AO mean squared error, the MO term sum_pq (C^T dF C)_pq^2 w_
 import argparse
 import sys
 
-import numpy as np
 import torch
 
 from pyscf_ml.guess.model import build_model
