@@ -74,25 +74,38 @@ def heldout_ts(path):
     return table(('molecule', 'n', 'MAE T_s', 'max |err|', 'mean err'), rows)
 
 
+def ks_reference(mol, level):
+    '''RKS-LDA on the grid level the OF-DFT runs use.'''
+    ks = dft.RKS(mol, xc='lda,vwn')
+    ks.grids.level = level
+    ks.conv_tol = 1e-10
+    ks.kernel()
+    return ks
+
+
+def of_against_ks(mol, ks, kinetic, level):
+    '''OF-DFT from the SAD start: (E_OF - E_KS in kcal/mol, int|rho_OF - rho_KS|, converged,
+    seconds).'''
+    of = OFDFT(mol, kinetic=kinetic, xc='lda,vwn')
+    of.grids.level = level
+    t0 = time.perf_counter()
+    e = of.kernel()
+    dt = time.perf_counter() - t0
+    rho_ks = dft.numint.NumInt().get_rho(mol, ks.make_rdm1(), of.grids)
+    drho = np.dot(of.grids.weights, np.abs(of.rho - rho_ks))
+    return (e - ks.e_tot) * KCAL, drho, of.converged, dt
+
+
 def density_opt(level, kinetics):
     rows = []
     for label, atom, charge, trained in MOLECULES:
         mol = gto.M(atom=atom, charge=charge, basis='unc-cc-pvdz', verbose=0)
-        ks = dft.RKS(mol, xc='lda,vwn')
-        ks.grids.level = level
-        ks.conv_tol = 1e-10
-        e_ks = ks.kernel()
-        row = [label + ('' if trained else ' *'), f'{e_ks:.6f}']
+        ks = ks_reference(mol, level)
+        row = [label + ('' if trained else ' *'), f'{ks.e_tot:.6f}']
         for kin in kinetics:
-            of = OFDFT(mol, kinetic=kin, xc='lda,vwn')
-            of.grids.level = level
-            t0 = time.perf_counter()
-            e = of.kernel()
-            dt = time.perf_counter() - t0
-            rho_ks = dft.numint.NumInt().get_rho(mol, ks.make_rdm1(), of.grids)
-            drho = np.dot(of.grids.weights, np.abs(of.rho - rho_ks))
-            flag = '' if of.converged else ' (not conv.)'
-            row.append(f'{(e - e_ks) * KCAL:+.2f} / {drho:.3f}{flag} / {dt:.0f}s')
+            de, drho, conv, dt = of_against_ks(mol, ks, kin, level)
+            flag = '' if conv else ' (not conv.)'
+            row.append(f'{de:+.2f} / {drho:.3f}{flag} / {dt:.0f}s')
         rows.append(row)
         print(rows[-1], flush=True)
     head = ['molecule', 'E_KS (Ha)'] + [f'{k}: dE kcal/mol / int|drho| / time' for k in kinetics]

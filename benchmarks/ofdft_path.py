@@ -19,12 +19,12 @@ import warnings
 
 import numpy as np
 import torch
-from pyscf import dft, gto
+from ofdft import KCAL as HARTREE_TO_KCAL  # benchmarks/ofdft.py
+from ofdft import ks_reference, of_against_ks
+from pyscf import gto
 
-from pyscf_ml.ofdft import OFDFT
 from pyscf_ml.ofdft.learned import KineticNetFunctional
-
-HARTREE_TO_KCAL = 627.509474
+from pyscf_ml.train.kineticnet import predict
 VALIDATION = [('LiH 1.45', 'Li 0 0 0; H 0 0 1.45', 0), ('LiH 1.75', 'Li 0 0 0; H 0 0 1.75', 0),
               ('H2 0.8', 'H 0 0 0; H 0 0 0.8', 0), ('HeH+ 0.9', 'He 0 0 0; H 0 0 0.9', 1)]
 
@@ -36,9 +36,8 @@ def pauli_table(samples, models):
             sel = [s for s in samples if s['mix'] == t]
             ref = np.array([s['T_pauli'] for s in sel])
             with torch.no_grad():
-                pred = np.array([kin.model(*(x.double() for x in (s['coords'], s['weights'],
-                                                                   s['rho'])),
-                                           s['pos'].double(), s['z']).item() for s in sel])
+                pred = np.array([predict(kin.model, s, with_deriv=False)[0].item()
+                                 for s in sel])
             rows.append((tag, t, len(sel), ref.mean(), pred.mean(),
                          np.abs(pred - ref).mean() * HARTREE_TO_KCAL,
                          np.mean([s['inversion_drho'] for s in sel])))
@@ -49,20 +48,12 @@ def density_opt_table(models):
     rows = []
     for name, atom, charge in VALIDATION:
         mol = gto.M(atom=atom, charge=charge, basis='unc-cc-pvdz', verbose=0)
-        ks = dft.RKS(mol, xc='lda,vwn')
-        ks.grids.level = 2
-        ks.conv_tol = 1e-10
-        ks.kernel()
+        ks = ks_reference(mol, 2)
         for tag, kin in models.items():
-            of = OFDFT(mol, kinetic=kin, xc='lda,vwn')
-            of.grids.level = 2
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                of.kernel()
-            rho_ks = ks._numint.get_rho(mol, ks.make_rdm1(), of.grids)
-            drho = of.grids.weights @ np.abs(of.rho - rho_ks)
-            rows.append((name, tag, (of.e_tot - ks.e_tot) * HARTREE_TO_KCAL, drho,
-                         of.converged))
+                de, drho, conv, _ = of_against_ks(mol, ks, kin, 2)
+            rows.append((name, tag, de, drho, conv))
     return rows
 
 
