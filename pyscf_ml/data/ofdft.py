@@ -160,6 +160,16 @@ def one_sample(name, rng, args):
     return s
 
 
+def system_jobs(args):
+    '''(molecule, index, seed) for every system to draw, with one random generator seed per
+    (--seed, molecule, index): reproducible and resumable.  Unknown molecules fail here.'''
+    names = [m.strip() for m in args.molecules.split(',') if m.strip()]
+    for n in names:
+        _geometry(n, np.random.default_rng(0))
+    return [(n, i, [args.seed, k, i]) for i in range(args.n_per_mol)
+            for k, n in enumerate(names)]
+
+
 def add_system_arguments(p, molecules, n_per_mol, seed, rho_min):
     '''Command-line options shared by ``ofdft`` and ``ofdft-path``: what systems are drawn.'''
     p.add_argument('--molecules', default=molecules)
@@ -181,18 +191,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     lib.num_threads(1)
-    names = [m.strip() for m in args.molecules.split(',') if m.strip()]
-    for n in names:
-        _geometry(n, np.random.default_rng(0))   # fail early on unknown names
+    jobs = system_jobs(args)
     partial = args.out + '.partial'
     state = load_checkpoint(partial) or {'samples': [], 'done': 0, 'failed': 0}
-    jobs = [(n, i) for i in range(args.n_per_mol) for n in names]
     prog = Progress(len(jobs), args.out + '.log', every=10)
     for j in range(state['done'], len(jobs)):
-        name, i = jobs[j]
-        # one generator per (seed, molecule, index): reproducible and resumable
-        rng = np.random.default_rng([args.seed, names.index(name), i])
-        s = one_sample(name, rng, args)
+        name, i, seed = jobs[j]
+        s = one_sample(name, np.random.default_rng(seed), args)
         if s is None:
             state['failed'] += 1
         else:

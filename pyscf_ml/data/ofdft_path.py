@@ -154,17 +154,13 @@ def main(argv=None):
     args.mix = [float(x) for x in args.mix.split(',')]
     lib.num_threads(1)
     kinetic = KineticNetFunctional(weights=args.weights)
-    names = [m.strip() for m in args.molecules.split(',') if m.strip()]
-    for n in names:
-        ks_data._geometry(n, np.random.default_rng(0))   # fail early on unknown names
+    jobs = ks_data.system_jobs(args)
     partial = args.out + '.partial'
     state = load_checkpoint(partial) or {'samples': [], 'done': 0, 'dropped': 0}
-    jobs = [(n, i) for i in range(args.n_per_mol) for n in names]
     prog = Progress(len(jobs), args.out + '.log', every=1)
     for j in range(state['done'], len(jobs)):
-        name, i = jobs[j]
-        rng = np.random.default_rng([args.seed, names.index(name), i])
-        samples, note = path_samples(name, rng, args, kinetic)
+        name, i, seed = jobs[j]
+        samples, note = path_samples(name, np.random.default_rng(seed), args, kinetic)
         state['samples'].extend(samples)
         state['dropped'] += len(args.mix) - len(samples)
         state['done'] = j + 1
