@@ -113,6 +113,8 @@ def path_samples(name, rng, args, kinetic):
                  basis={e: inversion_basis(e) for e in mol.elements})
     pot_ints = incore.aux_e2(mol, pmol, intor='int3c1e')
     v_rand_grid = sy['v_rand_fn'](grids.coords)
+    pot_on_grid = dft.numint.eval_ao(pmol, grids.coords)
+    nocc = mol.nelectron // 2
     ni = dft.numint.NumInt()
     out, notes = [], []
     for t in args.mix:
@@ -124,11 +126,10 @@ def path_samples(name, rng, args, kinetic):
             notes.append(f't={t:g} degenerate')
             continue
         b, dm_b, eps = found
-        nocc = mol.nelectron // 2
         gap = eps[nocc] - eps[nocc - 1]
         drho = grids.weights @ np.abs(ni.get_rho(mol, dm_b - dm_t, grids))
         notes.append(f't={t:g} gap={gap:.3g} int|drho|={drho:.3f}')
-        v_b = dft.numint.eval_ao(pmol, grids.coords) @ b
+        v_b = pot_on_grid @ b
         v_s = ks_data.ks_potential_on_grid(mol, dm_t, args.xc, grids.coords,
                                            v_rand_grid + v_b)
         s = ks_data.labels(mol, dm_b, v_s, grids, args.rho_min)

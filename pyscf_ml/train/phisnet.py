@@ -17,6 +17,7 @@ its effect on the orbitals, which is why an AO-accurate model can still give spu
 levels (see ``pyscf_ml.guess.predict.drop_near_dependent``); this term does not.
 '''
 import argparse
+import copy
 import json
 import os
 import sys
@@ -30,6 +31,7 @@ from pyscf_ml.data.phisnet import sample_mol
 from pyscf_ml.device import get_device
 from pyscf_ml.guess.baseline import baseline_fock
 from pyscf_ml.guess.model import HamiltonianModel, build_model
+from pyscf_ml.guess.predict import load_model as load_predictor
 from pyscf_ml.modelcard import git_commit, write_card
 from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
 
@@ -190,10 +192,9 @@ def main(argv=None):
     if ckpt:
         model = build_model(ckpt['config']).float().to(device)
     elif args.init:
-        init = torch.load(args.init, map_location='cpu', weights_only=True)
-        model = build_model(init['config'])
-        model.load_state_dict(init['state_dict'])
-        model = model.float().to(device)
+        # the serving loader checks the file against its card and names a bad file; copy, so
+        # that training does not change its cached model
+        model = copy.deepcopy(load_predictor(args.init).model).float().to(device)
     else:
         model = HamiltonianModel(shells, mul=args.mul, lmax=args.lmax, num_layers=args.layers)
         model.fit_site_reference([dict(Z=s['Z'], fock=s['target']) for s in split['train']])
