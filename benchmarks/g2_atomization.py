@@ -20,7 +20,8 @@ Choices (all stated again in the summary):
   too slow on a few cores.  ``--no-density-fit`` gives plain integrals;
 - closed-shell molecules RKS, open-shell molecules UKS (2S = ``g2.spin``), atoms always UKS with
   their G2 spins (Be a singlet); conv_tol 1e-8 (``--conv-tol``), max_cycle 100 (``--max-cycle``);
-- functionals: nn-lsda, nn-gga, nn-metagga, nn-nra (this project's shipped weights);
+- functionals: nn-lsda, nn-gga, nn-metagga, nn-nra (this project's shipped weights, or the
+  files given with ``--weights nn-nra=FILE``);
   published-lsda/-gga/-metagga/-nra (the weights released by Nagai, Akashi & Sugino 2020, read
   from ../shared/reference/nagai2020 beside the repository when present, otherwise skipped with
   a note); svwn, pbe, scan, b3lyp (libxc through PySCF).  ``--functionals`` picks a comma list.
@@ -527,6 +528,22 @@ def resolve_functionals(names, published_dir):
     return usable, notes
 
 
+def use_weight_files(specs):
+    '''Registers each NAME=FILE of ``--weights`` over the shipped name; a bad spec or weight
+    file raises SystemExit (a wrong file must not silently fall back to the shipped one).'''
+    for spec in specs:
+        name, sep, path = spec.partition('=')
+        name = name.strip().lower()
+        if not sep or name not in pyscf_ml.xc.registry.SHIPPED:
+            raise SystemExit(f'--weights {spec!r}: expected NAME=FILE with NAME one of '
+                             f'{", ".join(sorted(pyscf_ml.xc.registry.SHIPPED))}')
+        try:
+            pyscf_ml.xc.register(name, name, path, overwrite=True)
+        except Exception as err:   # noqa: BLE001 - any unreadable file is fatal here
+            raise SystemExit(f'--weights {spec!r}: {type(err).__name__}: {err}') from None
+        log(f'# {name}: weights {path}')
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -544,6 +561,10 @@ def parse_args(argv):
     p.add_argument('--max-cycle', type=int, default=100, help='cycles of ladder step 1')
     p.add_argument('--time-budget', type=float, default=None,
                    help='seconds after which no new SCF is started (results so far are kept)')
+    p.add_argument('--weights', action='append', default=[], metavar='NAME=FILE',
+                   help='evaluate the learned name (nn-lsda, nn-gga, nn-metagga, nn-nra) with '
+                        'this weight file instead of the shipped one, e.g. retrained or '
+                        'candidate weights; repeatable.  Rows are keyed by the file\'s sha256')
     p.add_argument('--published-dir', default=NAGAI_DIR,
                    help='directory of the published Nagai 2020 weight files')
     p.add_argument('--verbose', action='store_true', help='PySCF SCF output (verbose 4)')
@@ -576,6 +597,7 @@ def main(argv=None):
         molecules = g2.molecule_names(args.subset)
         selection = f'subset {args.subset}'
     requested = [x.strip().lower() for x in args.functionals.split(',') if x.strip()]
+    use_weight_files(args.weights)
     functionals, notes = resolve_functionals(requested, args.published_dir)
     grid, grid_desc = default_grids()
     df = DF_AUXBASIS if args.density_fit else None

@@ -220,3 +220,29 @@ def test_cache_key_includes_the_weight_file(bench, h_atom, runs, tmp_path):
     assert back['weights'] == 'aaaaaaaaaaaa' and back['e_tot'] == pytest.approx(r['e_tot'],
                                                                                  abs=1e-12)
     assert bench.row_key(back) == bench.row_key(old) != bench.row_key(dict(r, weights=fp))
+
+
+def test_weights_option_evaluates_another_file(bench, h_atom, runs, tmp_path, monkeypatch):
+    '''--weights NAME=FILE makes NAME use FILE: its energy and cache key follow the file; a bad
+    spec or file stops the run instead of falling back to the shipped weights.'''
+    from pyscf_ml.xc import registry
+    from pyscf_ml.xc.weights_io import load_state_dict, save_state_dict
+    monkeypatch.setattr(registry, '_REGISTRY', dict(registry._REGISTRY))  # restored afterwards
+    shipped = registry.lookup('nn-gga').weights_path
+    e_shipped = bench.run_scf(h_atom, 'nn-gga', uks=True, density_fit=None)['e_tot']
+    state = load_state_dict(shipped, 'nn-gga')
+    state['fc4.bias'] = state['fc4.bias'] + 0.05      # a different network output
+    path = tmp_path / 'mine.pt'
+    save_state_dict(str(path), 'nn-gga', state)
+
+    bench.use_weight_files([f'NN-GGA={path}'])
+    assert registry.lookup('nn-gga').weights_path == str(path)
+    from pyscf_ml.modelcard import sha256_of
+    assert bench.weights_fingerprint('nn-gga') == sha256_of(str(path))[:12] != \
+        sha256_of(shipped)[:12]
+    e_mine = bench.run_scf(h_atom, 'nn-gga', uks=True, density_fit=None)['e_tot']
+    assert abs(e_mine - e_shipped) > 1e-4
+
+    for spec in ('nn-gga', f'pbe={path}', f'nn-gga={tmp_path / "missing.pt"}'):
+        with pytest.raises(SystemExit, match='--weights'):
+            bench.use_weight_files([spec])
