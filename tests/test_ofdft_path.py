@@ -103,3 +103,11 @@ def test_path_data_cli(tmp_path):
                        '--epochs', '1', '--batch', '1', '--n-radial', '4', '--mul', '2',
                        '--hidden', '4', '--val-frac', '0.5', '--path-rel', '0.05']) == 0
     assert 'LiH path' in read_card(w[:-3] + '.json')['metrics']['validation']
+    # --val: a fixed validation file; all of --data trains
+    assert train.main(['--data', out, '--val', out, '--out', str(tmp_path / 'run2'),
+                       '--weights', w, '--epochs', '1', '--batch', '1', '--n-radial', '4',
+                       '--mul', '2', '--hidden', '4']) == 0
+    card = read_card(w[:-3] + '.json')
+    n = len(blob['samples'])
+    assert (card['train_samples'], card['val_samples']) == (n, n)
+    assert card['validation_data'] == [blob['command']]

@@ -112,7 +112,10 @@ def main(argv=None):
     p.add_argument('--lam', type=float, default=0.1, help='weight of the derivative loss')
     p.add_argument('--path-rel', type=float, default=0.0,
                    help='relative error scale of ofdft-path samples (module docstring)')
-    p.add_argument('--val-frac', type=float, default=0.1)
+    p.add_argument('--val', help='validation file(s), comma separated: the same validation '
+                   'set across training stages; then no sample of --data is held out')
+    p.add_argument('--val-frac', type=float, default=0.1,
+                   help='without --val: the fraction of --data held out for validation')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--n-radial', type=int, default=10)
     p.add_argument('--mul', type=int, default=6)
@@ -129,11 +132,18 @@ def main(argv=None):
     blobs = [torch.load(f, map_location='cpu', weights_only=False)
              for f in args.data.split(',')]
     samples = [s for b in blobs for s in b['samples']]
-    rng = np.random.default_rng(args.seed)
-    perm = rng.permutation(len(samples))
-    nval = max(1, int(args.val_frac * len(samples)))
-    val = [samples[i] for i in perm[:nval]]
-    train = [_to(samples[i], dtype, device) for i in perm[nval:]]
+    if args.val:
+        val_blobs = [torch.load(f, map_location='cpu', weights_only=False)
+                     for f in args.val.split(',')]
+        val = [s for b in val_blobs for s in b['samples']]
+        train = [_to(s, dtype, device) for s in samples]
+    else:
+        val_blobs = []
+        rng = np.random.default_rng(args.seed)
+        perm = rng.permutation(len(samples))
+        nval = max(1, int(args.val_frac * len(samples)))
+        val = [samples[i] for i in perm[:nval]]
+        train = [_to(samples[i], dtype, device) for i in perm[nval:]]
     species = sorted({int(z) for s in samples for z in s['z']})
     if args.init:
         init = torch.load(args.init, map_location='cpu', weights_only=False)
@@ -207,6 +217,8 @@ def main(argv=None):
                'invariant readout; T_s = T_vW + C_F sum w rho^(5/3) softplus(F)',
                config=model.config, data=[b.get('command', '') for b in blobs],
                data_args=[b.get('args') for b in blobs], command=cmd, commit=commit,
+               validation_data=[b.get('command', '') for b in val_blobs] or
+               f'random {args.val_frac:g} of the training data (seed {args.seed})',
                init=args.init,
                reference='RKS LDA (lda,vwn), unc-cc-pvdz, random Gaussian potentials',
                units='Hartree; metrics in kcal/mol', metrics=metrics,
