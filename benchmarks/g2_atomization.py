@@ -55,6 +55,7 @@ keep their own); a PNG of the error distributions (``--png``).  One line per fin
 to stderr.
 '''
 import argparse
+import contextlib
 import csv
 import datetime
 import gc
@@ -73,6 +74,9 @@ from pyscf_ml.xc.nra_kernel import clear_kernel_cache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
+# the committed summaries of the shipped weights, which --weights must not overwrite
+COMMITTED_OUTPUTS = {os.path.abspath(os.path.join(RESULTS, f'g2_atomization{tag}{ext}'))
+                     for tag in ('', '_all') for ext in ('.md', '.png')}
 NAGAI_DIR = os.path.join(os.path.dirname(ROOT), 'shared', 'reference', 'nagai2020')
 
 OURS = ['nn-lsda', 'nn-gga', 'nn-metagga', 'nn-nra']
@@ -498,7 +502,7 @@ def weights_fingerprint(xc):
 
 def weight_fingerprints(fingerprints):
     '''"name: file sha256[:12]" of each learned functional, for the summary.'''
-    return [f'{xc}: {os.path.basename(pyscf_ml.xc.lookup(xc).weights_path)} sha256 {fp}'
+    return [f'{xc}: `{_shown(pyscf_ml.xc.lookup(xc).weights_path)}` sha256 {fp}'
             for xc, fp in fingerprints.items() if fp]
 
 
@@ -528,20 +532,33 @@ def resolve_functionals(names, published_dir):
     return usable, notes
 
 
-def use_weight_files(specs):
-    '''Registers each NAME=FILE of ``--weights`` over the shipped name; a bad spec or weight
-    file raises SystemExit (a wrong file must not silently fall back to the shipped one).'''
-    for spec in specs:
-        name, sep, path = spec.partition('=')
-        name = name.strip().lower()
-        if not sep or name not in pyscf_ml.xc.registry.SHIPPED:
-            raise SystemExit(f'--weights {spec!r}: expected NAME=FILE with NAME one of '
-                             f'{", ".join(sorted(pyscf_ml.xc.registry.SHIPPED))}')
-        try:
-            pyscf_ml.xc.register(name, name, path, overwrite=True)
-        except Exception as err:   # noqa: BLE001 - any unreadable file is fatal here
-            raise SystemExit(f'--weights {spec!r}: {type(err).__name__}: {err}') from None
-        log(f'# {name}: weights {path}')
+@contextlib.contextmanager
+def weight_files(specs, requested):
+    '''While open, each NAME=FILE of ``--weights`` is registered over the shipped NAME; the
+    previous entries come back on exit.  A bad spec, a NAME not in ``requested`` or a bad
+    weight file raises SystemExit (a wrong file must not silently fall back to the shipped
+    one).'''
+    previous = []
+    try:
+        for spec in specs:
+            name, sep, path = spec.partition('=')
+            name = name.strip().lower()
+            if not sep or name not in pyscf_ml.xc.registry.SHIPPED:
+                raise SystemExit(f'--weights {spec!r}: expected NAME=FILE with NAME one of '
+                                 f'{", ".join(sorted(pyscf_ml.xc.registry.SHIPPED))}')
+            if name not in requested:
+                raise SystemExit(f'--weights {spec!r}: {name} is not in --functionals')
+            old = pyscf_ml.xc.lookup(name)
+            try:
+                pyscf_ml.xc.register(name, name, path, overwrite=True)
+            except Exception as err:   # noqa: BLE001 - any unreadable file is fatal here
+                raise SystemExit(f'--weights {spec!r}: {type(err).__name__}: {err}') from None
+            previous.append(old)
+            log(f'# {name}: weights {path}')
+        yield
+    finally:
+        for fn in previous:
+            pyscf_ml.xc.registry.register_functional(fn, overwrite=True)
 
 
 def parse_args(argv):
@@ -584,6 +601,16 @@ def _systems(molecules, basis):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    requested = [x.strip().lower() for x in args.functionals.split(',') if x.strip()]
+    if args.weights and COMMITTED_OUTPUTS & {os.path.abspath(args.summary),
+                                           os.path.abspath(args.png)}:
+        raise SystemExit('--weights: give --summary and --png of their own (the committed '
+                         'summaries hold the shipped weights\' results)')
+    with weight_files(args.weights, requested):
+        return _run(args, argv, requested)
+
+
+def _run(args, argv, requested):
     t_start = time.perf_counter()
     if args.molecules:
         molecules = [m.strip() for m in args.molecules.split(',') if m.strip()]
@@ -596,8 +623,6 @@ def main(argv=None):
     else:
         molecules = g2.molecule_names(args.subset)
         selection = f'subset {args.subset}'
-    requested = [x.strip().lower() for x in args.functionals.split(',') if x.strip()]
-    use_weight_files(args.weights)
     functionals, notes = resolve_functionals(requested, args.published_dir)
     grid, grid_desc = default_grids()
     df = DF_AUXBASIS if args.density_fit else None

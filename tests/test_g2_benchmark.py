@@ -222,27 +222,45 @@ def test_cache_key_includes_the_weight_file(bench, h_atom, runs, tmp_path):
     assert bench.row_key(back) == bench.row_key(old) != bench.row_key(dict(r, weights=fp))
 
 
-def test_weights_option_evaluates_another_file(bench, h_atom, runs, tmp_path, monkeypatch):
-    '''--weights NAME=FILE makes NAME use FILE: its energy and cache key follow the file; a bad
-    spec or file stops the run instead of falling back to the shipped weights.'''
+def test_weights_option_evaluates_another_file(bench, h_atom, tmp_path, monkeypatch):
+    '''--weights NAME=FILE makes NAME use FILE for that run: its energy, cache key and summary
+    follow the file, the shipped entry comes back afterwards, and a bad spec or file stops the
+    run instead of falling back to the shipped weights.'''
+    from pyscf_ml.modelcard import sha256_of
     from pyscf_ml.xc import registry
     from pyscf_ml.xc.weights_io import load_state_dict, save_state_dict
-    monkeypatch.setattr(registry, '_REGISTRY', dict(registry._REGISTRY))  # restored afterwards
-    shipped = registry.lookup('nn-gga').weights_path
-    e_shipped = bench.run_scf(h_atom, 'nn-gga', uks=True, density_fit=None)['e_tot']
-    state = load_state_dict(shipped, 'nn-gga')
+    shipped = registry.lookup('nn-gga')
+    state = load_state_dict(shipped.weights_path, 'nn-gga')
     state['fc4.bias'] = state['fc4.bias'] + 0.05      # a different network output
     path = tmp_path / 'mine.pt'
     save_state_dict(str(path), 'nn-gga', state)
+    energies = {}
+    run_scf = bench.run_scf
 
-    bench.use_weight_files([f'NN-GGA={path}'])
-    assert registry.lookup('nn-gga').weights_path == str(path)
-    from pyscf_ml.modelcard import sha256_of
-    assert bench.weights_fingerprint('nn-gga') == sha256_of(str(path))[:12] != \
-        sha256_of(shipped)[:12]
-    e_mine = bench.run_scf(h_atom, 'nn-gga', uks=True, density_fit=None)['e_tot']
-    assert abs(e_mine - e_shipped) > 1e-4
+    def recording(mol, xc, **kwargs):
+        res = run_scf(mol, xc, **kwargs)
+        energies[registry.lookup(xc).weights_path] = res['e_tot']
+        return res
+    monkeypatch.setattr(bench, 'run_scf', recording)
+    argv = ['--molecules', 'H2', '--basis', 'sto-3g', '--functionals', 'nn-gga',
+            '--no-density-fit', '--csv', str(tmp_path / 'e.csv'),
+            '--summary', str(tmp_path / 's.md'), '--png', str(tmp_path / 'p.png')]
+    assert bench.main(argv + ['--weights', f'NN-GGA={path}']) == 0
+    assert registry.lookup('nn-gga') is shipped                   # restored
+    fp = sha256_of(str(path))[:12]
+    rows = bench.load_rows(str(tmp_path / 'e.csv'))
+    assert {r['weights'] for r in rows} == {fp} and len(rows) == 2      # H and H2
+    assert f'`{path}` sha256 {fp}' in (tmp_path / 's.md').read_text()
+    bench.main(argv)                                              # the shipped file: new rows
+    assert {r['weights'] for r in bench.load_rows(str(tmp_path / 'e.csv'))} == \
+        {fp, sha256_of(shipped.weights_path)[:12]}
+    assert abs(energies[str(path)] - energies[shipped.weights_path]) > 1e-4
 
-    for spec in ('nn-gga', f'pbe={path}', f'nn-gga={tmp_path / "missing.pt"}'):
+    for extra in (['--weights', 'nn-gga'], ['--weights', f'pbe={path}'],
+                  ['--weights', f'nn-gga={tmp_path / "missing.pt"}'],
+                  ['--weights', f'nn-lsda={path}'],                 # not in --functionals
+                  ['--weights', f'nn-gga={path}', '--summary',      # a committed summary
+                   os.path.join(HERE, '..', 'benchmarks', 'results', 'g2_atomization.md')]):
         with pytest.raises(SystemExit, match='--weights'):
-            bench.use_weight_files([spec])
+            bench.main(argv + extra)
+        assert registry.lookup('nn-gga') is shipped
