@@ -103,11 +103,17 @@ def test_path_data_cli(tmp_path):
                        '--epochs', '1', '--batch', '1', '--n-radial', '4', '--mul', '2',
                        '--hidden', '4', '--val-frac', '0.5', '--path-rel', '0.05']) == 0
     assert 'LiH path' in read_card(w[:-3] + '.json')['metrics']['validation']
-    # --val: a fixed validation file; all of --data trains
-    assert train.main(['--data', out, '--val', out, '--out', str(tmp_path / 'run2'),
-                       '--weights', w, '--epochs', '1', '--batch', '1', '--n-radial', '4',
-                       '--mul', '2', '--hidden', '4']) == 0
+    # --val: a fixed validation file (here one sample of the data, written apart); all of
+    # --data trains; the same file in both, or a resume on another validation set, is refused
+    val = str(tmp_path / 'val.pt')
+    torch.save(dict(blob, samples=blob['samples'][:1]), val)
+    args = ['--data', out, '--val', val, '--out', str(tmp_path / 'run2'), '--weights', w,
+            '--epochs', '1', '--batch', '1', '--n-radial', '4', '--mul', '2', '--hidden', '4']
+    assert train.main(args) == 0
     card = read_card(w[:-3] + '.json')
-    n = len(blob['samples'])
-    assert (card['train_samples'], card['val_samples']) == (n, n)
-    assert card['validation_data'] == [blob['command']]
+    assert (card['train_samples'], card['val_samples']) == (len(blob['samples']), 1)
+    assert card['validation_data'] == {'files': [val], 'commands': [blob['command']]}
+    with pytest.raises(SystemExit, match='also in --data'):
+        train.main(args[:2] + ['--val', out] + args[4:])
+    with pytest.raises(SystemExit, match='validated on'):
+        train.main(args[:2] + args[4:] + ['--resume'])

@@ -98,12 +98,18 @@ def lr_at(step, nstep, lr):
     return lr * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * x)))
 
 
+def _load(files):
+    '''(blobs, their samples concatenated) of data files from pyscf_ml.data ofdft/ofdft-path.'''
+    blobs = [torch.load(f, map_location='cpu', weights_only=False) for f in files]
+    return blobs, [s for b in blobs for s in b['samples']]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m pyscf_ml.train kineticnet', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data', required=True,
                    help='training file(s) from pyscf_ml.data ofdft, comma separated')
-    p.add_argument('--test', help='held-out file (metrics for the model card)')
+    p.add_argument('--test', help='held-out file(s), comma separated (metrics for the card)')
     p.add_argument('--out', default='runs/kineticnet', help='checkpoint/log directory')
     p.add_argument('--weights', help='where to write the final float64 weights (+ .json card)')
     p.add_argument('--epochs', type=int, default=12)
@@ -129,16 +135,18 @@ def main(argv=None):
     device = get_device()
     dtype = torch.float32
     os.makedirs(args.out, exist_ok=True)
-    blobs = [torch.load(f, map_location='cpu', weights_only=False)
-             for f in args.data.split(',')]
-    samples = [s for b in blobs for s in b['samples']]
+    data_files = args.data.split(',')
+    blobs, samples = _load(data_files)
     if args.val:
-        val_blobs = [torch.load(f, map_location='cpu', weights_only=False)
-                     for f in args.val.split(',')]
-        val = [s for b in val_blobs for s in b['samples']]
+        val_files = args.val.split(',')
+        same = {os.path.abspath(f) for f in val_files} & {os.path.abspath(f) for f in data_files}
+        if same:
+            raise SystemExit(f'--val file(s) {sorted(same)} are also in --data')
+        val_blobs, val = _load(val_files)
         train = [_to(s, dtype, device) for s in samples]
+        validation = dict(files=val_files, commands=[b.get('command', '') for b in val_blobs])
     else:
-        val_blobs = []
+        validation = dict(random_fraction=args.val_frac, seed=args.seed)
         rng = np.random.default_rng(args.seed)
         perm = rng.permutation(len(samples))
         nval = max(1, int(args.val_frac * len(samples)))
@@ -153,6 +161,10 @@ def main(argv=None):
     else:
         model = KineticNet(species=species, n_radial=args.n_radial, mul=args.mul,
                            hidden=args.hidden).to(device=device, dtype=dtype)
+    try:   # an element only in the validation set would fail after a whole epoch
+        model.check_species([z for s in val for z in s['z']])
+    except ValueError as err:
+        raise SystemExit(f'validation data: {err}') from None
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     nstep = args.epochs * ((len(train) + args.batch - 1) // args.batch)
     ckpt_path = os.path.join(args.out, 'checkpoint.pt')
@@ -160,6 +172,9 @@ def main(argv=None):
     if args.resume:
         ck = load_checkpoint(ckpt_path)
         if ck is not None:
+            if ck.get('validation') != validation:
+                raise SystemExit(f'{ckpt_path} was validated on {ck.get("validation")}, not '
+                                 f'{validation}: best epochs would not compare; use a new --out')
             model.load_state_dict(ck['model'])
             opt.load_state_dict(ck['opt'])
             start, best = ck['epoch'], ck['best']
@@ -197,13 +212,13 @@ def main(argv=None):
             best = (score,
                     {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         save_checkpoint(ckpt_path, model=model.state_dict(), opt=opt.state_dict(),
-                        epoch=epoch + 1, best=best)
+                        epoch=epoch + 1, best=best, validation=validation)
     prog.close()
     model.load_state_dict(best[1])
     model = model.double()
     metrics = {'validation': summarize(evaluate(model, val, torch.float64, device))}
     if args.test:
-        test = torch.load(args.test, map_location='cpu', weights_only=False)['samples']
+        test = _load(args.test.split(','))[1]
         metrics['held_out'] = summarize(evaluate(model, test, torch.float64, device))
     weights = args.weights or os.path.join(args.out, 'kineticnet.pt')
     os.makedirs(os.path.dirname(os.path.abspath(weights)), exist_ok=True)
@@ -217,8 +232,7 @@ def main(argv=None):
                'invariant readout; T_s = T_vW + C_F sum w rho^(5/3) softplus(F)',
                config=model.config, data=[b.get('command', '') for b in blobs],
                data_args=[b.get('args') for b in blobs], command=cmd, commit=commit,
-               validation_data=[b.get('command', '') for b in val_blobs] or
-               f'random {args.val_frac:g} of the training data (seed {args.seed})',
+               validation_data=validation,
                init=args.init,
                reference='RKS LDA (lda,vwn), unc-cc-pvdz, random Gaussian potentials',
                units='Hartree; metrics in kcal/mol', metrics=metrics,
