@@ -98,7 +98,7 @@ def lr_at(step, nstep, lr):
     return lr * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * x)))
 
 
-def _load(files):
+def load_samples(files):
     '''(blobs, their samples concatenated) of data files from pyscf_ml.data ofdft/ofdft-path.'''
     blobs = [torch.load(f, map_location='cpu', weights_only=False) for f in files]
     return blobs, [s for b in blobs for s in b['samples']]
@@ -136,13 +136,13 @@ def main(argv=None):
     dtype = torch.float32
     os.makedirs(args.out, exist_ok=True)
     data_files = args.data.split(',')
-    blobs, samples = _load(data_files)
+    blobs, samples = load_samples(data_files)
     if args.val:
         val_files = args.val.split(',')
         same = {os.path.abspath(f) for f in val_files} & {os.path.abspath(f) for f in data_files}
         if same:
             raise SystemExit(f'--val file(s) {sorted(same)} are also in --data')
-        val_blobs, val = _load(val_files)
+        val_blobs, val = load_samples(val_files)
         train = [_to(s, dtype, device) for s in samples]
         validation = dict(files=val_files, commands=[b.get('command', '') for b in val_blobs])
     else:
@@ -218,7 +218,7 @@ def main(argv=None):
     model = model.double()
     metrics = {'validation': summarize(evaluate(model, val, torch.float64, device))}
     if args.test:
-        test = _load(args.test.split(','))[1]
+        test = load_samples(args.test.split(','))[1]
         metrics['held_out'] = summarize(evaluate(model, test, torch.float64, device))
     weights = args.weights or os.path.join(args.out, 'kineticnet.pt')
     os.makedirs(os.path.dirname(os.path.abspath(weights)), exist_ok=True)

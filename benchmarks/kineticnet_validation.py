@@ -1,0 +1,56 @@
+'''KineticNet weight files side by side on one set of labelled samples (a fixed validation set).
+
+For each weight file: the Pauli-energy MAE per molecule (kcal/mol; ofdft-path samples are
+listed as '<molecule> path') and the trainer's selection score (mean error in the loss's units,
+path samples scaled with ``--path-rel``), so that models trained with different settings are
+compared on equal terms:
+
+    python benchmarks/kineticnet_validation.py \\
+        --data runs/ofdft_data/val.pt,runs/ofdft_data/lih_path_val.pt \\
+        --weights stage5=pyscf_ml/weights/kineticnet.pt stage7B=runs/kn7/B/kineticnet.pt
+'''
+import argparse
+
+import numpy as np
+import torch
+
+from pyscf_ml.ofdft.kineticnet import KineticNet
+from pyscf_ml.train.kineticnet import evaluate, load_samples, summarize
+
+
+def load_model(path):
+    blob = torch.load(path, map_location='cpu', weights_only=False)
+    model = KineticNet(**blob['config'])
+    model.load_state_dict(blob['state_dict'])
+    return model.double()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data', required=True, help='sample file(s), comma separated')
+    p.add_argument('--weights', nargs='+', required=True, help='tag=weights.pt')
+    p.add_argument('--path-rel', type=float, default=0.05,
+                   help='path-sample scaling of the score (the trainer\'s --path-rel)')
+    args = p.parse_args(argv)
+    samples = load_samples(args.data.split(','))[1]
+    table = {}
+    for spec in args.weights:
+        tag, _, path = spec.partition('=')
+        rows = evaluate(load_model(path), samples, torch.float64, 'cpu', args.path_rel)
+        table[tag] = (summarize(rows), float(np.mean([r[3] for r in rows])))
+    first = next(iter(table.values()))[0]
+    names = [n for n in first if n != 'all']
+    print(f'`python benchmarks/kineticnet_validation.py --data {args.data} --weights '
+          f'{" ".join(args.weights)} --path-rel {args.path_rel:g}`\n')
+    print('| weights | ' + ' | '.join(f'{n} (n={first[n]["n"]})' for n in names)
+          + ' | score |')
+    print('|---' * (len(names) + 2) + '|')
+    for tag, (summary, score) in table.items():
+        print(f'| {tag} | ' + ' | '.join(f'{summary[n]["mae_kcal"]:.2f}' for n in names)
+              + f' | {score:.3f} |')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
