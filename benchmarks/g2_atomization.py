@@ -74,9 +74,10 @@ from pyscf_ml.xc.nra_kernel import clear_kernel_cache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
-# the committed summaries of the shipped weights, which --weights must not overwrite
+# the committed results of the shipped weights, which --weights must not write to
 COMMITTED_OUTPUTS = {os.path.abspath(os.path.join(RESULTS, f'g2_atomization{tag}{ext}'))
-                     for tag in ('', '_all') for ext in ('.md', '.png')}
+                     for tag in ('', '_all') for ext in ('.md', '.png')} | \
+    {os.path.abspath(os.path.join(RESULTS, 'g2_atomization.csv'))}
 NAGAI_DIR = os.path.join(os.path.dirname(ROOT), 'shared', 'reference', 'nagai2020')
 
 OURS = ['nn-lsda', 'nn-gga', 'nn-metagga', 'nn-nra']
@@ -557,7 +558,7 @@ def weight_files(specs, requested):
             log(f'# {name}: weights {path}')
         yield
     finally:
-        for fn in previous:
+        for fn in reversed(previous):   # a name given twice gets its first entry back
             pyscf_ml.xc.registry.register_functional(fn, overwrite=True)
 
 
@@ -602,10 +603,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     requested = [x.strip().lower() for x in args.functionals.split(',') if x.strip()]
-    if args.weights and COMMITTED_OUTPUTS & {os.path.abspath(args.summary),
-                                           os.path.abspath(args.png)}:
-        raise SystemExit('--weights: give --summary and --png of their own (the committed '
-                         'summaries hold the shipped weights\' results)')
+    if args.weights and COMMITTED_OUTPUTS & {os.path.abspath(p)
+                                             for p in (args.csv, args.summary, args.png)}:
+        raise SystemExit('--weights: give --csv, --summary and --png of their own (the '
+                         'committed results are the shipped weights\')')
     with weight_files(args.weights, requested):
         return _run(args, argv, requested)
 

@@ -31,12 +31,15 @@ def main(argv=None):
     p.add_argument('--data', required=True, help='sample file(s), comma separated')
     p.add_argument('--weights', nargs='+', required=True, help='tag=weights.pt')
     p.add_argument('--path-rel', type=float, default=0.05,
-                   help='path-sample scaling of the score (the trainer\'s --path-rel)')
+                   help='path-sample scaling of the score, as the trainer\'s --path-rel '
+                        '(0.05: the value stages 3-7 trained with)')
     args = p.parse_args(argv)
     samples = load_samples(args.data.split(','))[1]
     table = {}
     for spec in args.weights:
-        tag, _, path = spec.partition('=')
+        tag, sep, path = spec.partition('=')
+        if not sep:
+            raise SystemExit(f'--weights {spec!r}: expected TAG=FILE')
         rows = evaluate(load_model(path), samples, torch.float64, 'cpu', args.path_rel)
         table[tag] = (summarize(rows), float(np.mean([r[3] for r in rows])))
     first = next(iter(table.values()))[0]

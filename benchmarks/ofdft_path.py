@@ -25,6 +25,7 @@ from pyscf import gto
 
 from pyscf_ml.ofdft.learned import KineticNetFunctional
 from pyscf_ml.train.kineticnet import predict
+
 VALIDATION = [('LiH 1.45', 'Li 0 0 0; H 0 0 1.45', 0), ('LiH 1.75', 'Li 0 0 0; H 0 0 1.75', 0),
               ('H2 0.8', 'H 0 0 0; H 0 0 0.8', 0), ('HeH+ 0.9', 'He 0 0 0; H 0 0 0.9', 1)]
 

@@ -222,7 +222,7 @@ def test_cache_key_includes_the_weight_file(bench, h_atom, runs, tmp_path):
     assert bench.row_key(back) == bench.row_key(old) != bench.row_key(dict(r, weights=fp))
 
 
-def test_weights_option_evaluates_another_file(bench, h_atom, tmp_path, monkeypatch):
+def test_weights_option_evaluates_another_file(bench, tmp_path, monkeypatch):
     '''--weights NAME=FILE makes NAME use FILE for that run: its energy, cache key and summary
     follow the file, the shipped entry comes back afterwards, and a bad spec or file stops the
     run instead of falling back to the shipped weights.'''
@@ -256,11 +256,21 @@ def test_weights_option_evaluates_another_file(bench, h_atom, tmp_path, monkeypa
         {fp, sha256_of(shipped.weights_path)[:12]}
     assert abs(energies[str(path)] - energies[shipped.weights_path]) > 1e-4
 
-    for extra in (['--weights', 'nn-gga'], ['--weights', f'pbe={path}'],
-                  ['--weights', f'nn-gga={tmp_path / "missing.pt"}'],
-                  ['--weights', f'nn-lsda={path}'],                 # not in --functionals
-                  ['--weights', f'nn-gga={path}', '--summary',      # a committed summary
-                   os.path.join(HERE, '..', 'benchmarks', 'results', 'g2_atomization.md')]):
-        with pytest.raises(SystemExit, match='--weights'):
+    def never(*args):
+        raise AssertionError('main() ran with bad --weights')
+    monkeypatch.setattr(bench, '_run', never)
+    results = os.path.join(HERE, '..', 'benchmarks', 'results')
+    ok = ['--weights', f'nn-gga={path}']
+    for extra, match in (
+            (['--weights', 'nn-gga'], 'expected NAME=FILE'),
+            (['--weights', f'pbe={path}'], 'expected NAME=FILE'),
+            (ok + ['--weights', f'nn-gga={tmp_path / "missing.pt"}'], 'not found'),
+            (ok + ['--weights', f'nn-gga={path}', '--weights', 'nn-gga'], 'NAME=FILE'),
+            (['--weights', f'nn-lsda={shipped.weights_path.replace("gga", "lsda")}'],
+             'not in --functionals'),
+            (ok + ['--summary', os.path.join(results, 'g2_atomization.md')], 'of their own'),
+            (ok + ['--png', os.path.join(results, 'g2_atomization_all.png')], 'of their own'),
+            (ok + ['--csv', os.path.join(results, 'g2_atomization.csv')], 'of their own')):
+        with pytest.raises(SystemExit, match=match):
             bench.main(argv + extra)
         assert registry.lookup('nn-gga') is shipped

@@ -117,3 +117,9 @@ def test_path_data_cli(tmp_path):
         train.main(args[:2] + ['--val', out] + args[4:])
     with pytest.raises(SystemExit, match='validated on'):
         train.main(args[:2] + args[4:] + ['--resume'])
+    assert train.main(args + ['--resume']) == 0            # same set: resumes
+    foreign = str(tmp_path / 'foreign.pt')                 # an element the model lacks
+    torch.save(dict(blob, samples=[dict(s, z=torch.tensor([8, 1]))]), foreign)
+    with pytest.raises(SystemExit, match='unsupported atomic numbers'):
+        train.main(['--data', out, '--val', foreign, '--out', str(tmp_path / 'run3')]
+                   + args[6:])

@@ -146,7 +146,8 @@ def main(argv=None):
         train = [_to(s, dtype, device) for s in samples]
         validation = dict(files=val_files, commands=[b.get('command', '') for b in val_blobs])
     else:
-        validation = dict(random_fraction=args.val_frac, seed=args.seed)
+        validation = dict(random_fraction=args.val_frac, seed=args.seed,
+                          of=[b.get('command', '') for b in blobs])
         rng = np.random.default_rng(args.seed)
         perm = rng.permutation(len(samples))
         nval = max(1, int(args.val_frac * len(samples)))
@@ -172,8 +173,11 @@ def main(argv=None):
     if args.resume:
         ck = load_checkpoint(ckpt_path)
         if ck is not None:
-            if ck.get('validation') != validation:
-                raise SystemExit(f'{ckpt_path} was validated on {ck.get("validation")}, not '
+            # the same set whatever the paths are called: compare what made the data
+            same = {k: v for k, v in validation.items() if k != 'files'}
+            if 'validation' in ck and \
+                    {k: v for k, v in ck['validation'].items() if k != 'files'} != same:
+                raise SystemExit(f'{ckpt_path} was validated on {ck["validation"]}, not '
                                  f'{validation}: best epochs would not compare; use a new --out')
             model.load_state_dict(ck['model'])
             opt.load_state_dict(ck['opt'])
