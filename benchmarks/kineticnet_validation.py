@@ -14,15 +14,8 @@ import argparse
 import numpy as np
 import torch
 
-from pyscf_ml.ofdft.kineticnet import KineticNet
+from pyscf_ml.ofdft.learned import load_model  # float64, checked against its model card
 from pyscf_ml.train.kineticnet import evaluate, load_samples, summarize
-
-
-def load_model(path):
-    blob = torch.load(path, map_location='cpu', weights_only=False)
-    model = KineticNet(**blob['config'])
-    model.load_state_dict(blob['state_dict'])
-    return model.double()
 
 
 def main(argv=None):
@@ -40,7 +33,7 @@ def main(argv=None):
         tag, sep, path = spec.partition('=')
         if not sep:
             raise SystemExit(f'--weights {spec!r}: expected TAG=FILE')
-        rows = evaluate(load_model(path), samples, torch.float64, 'cpu', args.path_rel)
+        rows = evaluate(load_model(path, device='cpu'), samples, torch.float64, 'cpu', args.path_rel)
         table[tag] = (summarize(rows), float(np.mean([r[3] for r in rows])))
     first = next(iter(table.values()))[0]
     names = [n for n in first if n != 'all']
