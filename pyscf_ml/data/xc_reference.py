@@ -12,7 +12,10 @@ from ``pyscf_ml.data.g2`` (ase's G2/97 tables).  Geometries and spins are G2/97'
 Training sets (G2-2 molecules are never used: G2-2 is the test set):
 - ``paper``: H2O, NH3, NO, the training set of Nagai, Akashi & Sugino (2020);
 - ``g2-1``: twelve G2-1 molecules made of H, C, N, O, F covering single, double and triple
-  bonds, radicals and a triplet: CH4 NH3 H2O HF C2H2 C2H4 HCN CO N2 NO O2 H2CO.
+  bonds, radicals and a triplet: CH4 NH3 H2O HF C2H2 C2H4 HCN CO N2 NO O2 H2CO;
+- ``g2-1-wide``: those twelve and twelve more, adding Li, Si, P, S and Cl and the bonds between
+  electronegative atoms (F2, ClF, H2O2, SO): C2H6 CH3OH H2O2 F2 CO2 HCl SH2 PH3 SiH4 ClF SO LiF.
+  The other 31 G2-1 molecules are left for model selection (``--held-out rest`` of the trainer).
 
 Each finished system is kept in ``<out>.parts/`` so that an interrupted run resumes; the result
 is one compressed npz with ``<name>/dm`` (2, nao, nao) and a JSON ``meta`` entry.
@@ -30,6 +33,9 @@ from pyscf_ml.data import g2
 TRAINING_SETS = {
     'paper': ['H2O', 'NH3', 'NO'],
     'g2-1': ['CH4', 'NH3', 'H2O', 'HF', 'C2H2', 'C2H4', 'HCN', 'CO', 'N2', 'NO', 'O2', 'H2CO'],
+    'g2-1-wide': ['CH4', 'NH3', 'H2O', 'HF', 'C2H2', 'C2H4', 'HCN', 'CO', 'N2', 'NO', 'O2',
+                  'H2CO', 'C2H6', 'CH3OH', 'H2O2', 'F2', 'CO2', 'HCl', 'SH2', 'PH3', 'SiH4',
+                  'ClF', 'SO', 'LiF'],
 }
 DEFAULT_BASIS = 'def2-tzvp'
 

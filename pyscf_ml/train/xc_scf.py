@@ -27,8 +27,11 @@ import numpy as np
 import torch
 from pyscf import gto
 
+from pyscf_ml.data import g2
 from pyscf_ml.data.g2 import HARTREE_TO_KCAL
+from pyscf_ml.data.xc_reference import TRAINING_SETS, systems_of
 from pyscf_ml.modelcard import git_commit, sha256_of, write_card
+from pyscf_ml.train.frozen_density import trust_region_step
 from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
 from pyscf_ml.train.scf_loop import (SCFNotConverged, TrainingSystem, atomization_energies,
                                      flat_grad)
@@ -99,7 +102,7 @@ class SCFLoss:
             for name, s in self.systems.items():
                 if dl_de[name]:
                     (dl_de[name] * s.explicit_energy(net)).backward()
-        loss_d, dens = 0.0, {}
+        loss_d, dens, terms = 0.0, {}, {}
         if self.density_weight:
             scale = self.density_weight / nmol
             for m in self.molecules:
@@ -108,11 +111,57 @@ class SCFLoss:
                 dens[m] = value
                 loss_d += scale * value
                 if grad:
+                    before = flat_grad(net)
                     z = s.density_response(net, scale * dl_dd)
                     s.adjoint_term(net, z).backward()
+                    # each molecule's term and its gradient (for the frozen-density model)
+                    terms[m] = (scale * value, flat_grad(net) - before)
         parts = dict(loss_energy=loss_e, loss_density=loss_d, ae_error=err, density=dens,
-                     cycles={n: s.cycles for n, s in self.systems.items()})
+                     cycles={n: s.cycles for n, s in self.systems.items()},
+                     density_terms=terms)
         return loss_e + loss_d, parts
+
+    def warm_start(self):
+        return {n: s.dm for n, s in self.systems.items()}
+
+    def set_warm_start(self, dms):
+        for n, dm in (dms or {}).items():
+            if n in self.systems:
+                self.systems[n].dm = dm
+
+
+class HeldOutSet:
+    '''G2-1 molecules outside the training set, converged self-consistently (no gradient) at
+    the weights of every accepted step: their atomization-energy MAE selects the weights that
+    are written.  G2-2 molecules are refused (G2-2 is the test set).'''
+
+    def __init__(self, molecules, spec, xc_name, basis, grid_level=3, density_fit=True,
+                 conv_tol=1e-9):
+        for m in molecules:
+            if g2.subset_of(m) != 'G2-1':
+                raise SystemExit(f'{m} is not a G2-1 molecule: G2-2 is the test set and is '
+                                 f'never used for training or model selection')
+        self.molecules = {m: g2.composition(m) for m in molecules}
+        self.de_exp = {m: g2.atomization_energy(m) for m in molecules}
+        self.systems = {name: TrainingSystem(name, g2.mole(name, basis), spec, xc_name, None,
+                                             grid_level, density_fit, conv_tol)
+                        for name in systems_of(molecules)}
+
+    def __call__(self, loss_fn, net):
+        '''AE errors (kcal/mol) at the network's weights; SCF failures are listed, never
+        dropped: a failed set has no MAE and cannot be selected.'''
+        loss_fn.register(net)
+        energies, failed = {}, []
+        for name, s in self.systems.items():
+            try:
+                energies[name] = s.run_scf()
+            except SCFNotConverged:
+                failed.append(name)
+        if failed:
+            return dict(mae=None, failed=failed, ae_error={})
+        ae = atomization_energies(self.molecules, energies, HARTREE_TO_KCAL)
+        err = {m: ae[m] - self.de_exp[m] for m in self.molecules}
+        return dict(mae=float(np.mean(np.abs(list(err.values())))), failed=[], ae_error=err)
 
     def warm_start(self):
         return {n: s.dm for n, s in self.systems.items()}
@@ -129,6 +178,18 @@ def load_reference(path):
     return dict(meta=meta, dm={n: z[f'{n}/dm'] for n in meta['systems']})
 
 
+def _held_out_names(arg, training):
+    if not arg:
+        return []
+    if arg == 'rest':   # every G2-1 molecule not trained on
+        return [m for m in g2.molecule_names('G2-1') if m not in training]
+    names = arg.split(',')
+    overlap = sorted(set(names) & set(training))
+    if overlap:
+        raise SystemExit(f'held-out molecules {overlap} are in the training set')
+    return names
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m pyscf_ml.train xc --reference ...',
                                 description=__doc__,
@@ -137,8 +198,20 @@ def main(argv=None):
     p.add_argument('--reference', required=True, help='file from `pyscf_ml.data xc-reference`')
     p.add_argument('--init', help='starting weights (default: the shipped stage-1 weights)')
     p.add_argument('--out', required=True, help='weight file to write (card written beside)')
-    p.add_argument('--steps', type=int, default=60, help='optimiser steps (one SCF round each)')
+    p.add_argument('--steps', type=int, default=60,
+                   help='optimiser steps (one SCF round of the training set each)')
+    p.add_argument('--optimizer', choices=['adam', 'trust-region'], default='adam',
+                   help='adam: one Adam step per SCF round; trust-region: L-BFGS on the '
+                        'frozen-density model between SCF rounds (pyscf_ml.train.frozen_density)')
     p.add_argument('--lr', type=float, default=2e-4, help='Adam learning rate')
+    p.add_argument('--mu', type=float, default=1e4,
+                   help='trust-region: initial proximal weight (larger = shorter steps)')
+    p.add_argument('--inner-iter', type=int, default=30,
+                   help='trust-region: L-BFGS iterations per proposal')
+    p.add_argument('--held-out', default='',
+                   help="trust-region: G2-1 molecules for model selection ('rest' = all G2-1 "
+                        "molecules not in the reference file); the weights with the lowest "
+                        "held-out MAE are written (default: lowest training loss)")
     p.add_argument('--energy-weight', type=float, default=1.0)
     p.add_argument('--density-weight', type=float, default=100.0)
     p.add_argument('--grid-level', type=int, default=3)
@@ -152,6 +225,8 @@ def main(argv=None):
                         'with --resume to continue')
     p.add_argument('--threads', type=int, default=0)
     args = p.parse_args(argv)
+    if args.held_out and args.optimizer != 'trust-region':
+        p.error('--held-out needs --optimizer trust-region')
     if args.threads:
         torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
@@ -162,60 +237,45 @@ def main(argv=None):
     net = NagaiMLP(spec.n_features).double()
     net.load_state_dict(load_state_dict(init, spec.name))
     refs = load_reference(args.reference)
+    held_names = _held_out_names(args.held_out, refs['meta']['molecules'])
     loss_fn = SCFLoss(spec.name, refs, grid_level=args.grid_level,
                       density_fit=not args.no_density_fit, energy_weight=args.energy_weight,
                       density_weight=args.density_weight, conv_tol=args.conv_tol)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
-    step, history, best = 0, [], None
-    if args.resume and args.checkpoint:
-        ckpt = load_checkpoint(args.checkpoint)
-        if ckpt is not None:
-            net.load_state_dict(ckpt['net'])
-            opt.load_state_dict(ckpt['opt'])
-            step, history, best = ckpt['step'], ckpt['history'], ckpt['best']
-            loss_fn.set_warm_start(ckpt['dms'])
-            print(f'resumed from {args.checkpoint} at step {step}', file=sys.stderr)
-    progress = Progress(args.steps, args.log)
-    while step < args.steps:
-        try:
-            loss, parts = loss_fn(net)
-        except SCFNotConverged as err:
-            if best is None:
-                raise SystemExit(f'{err} at the starting weights: nothing to train from')
-            # a step that broke an SCF: undo it, halve the learning rate and go on
-            print(f'step {step}: {err}; reverting to the best weights, lr/2', file=sys.stderr)
-            net.load_state_dict(best['net'])
-            for g in opt.param_groups:
-                g['lr'] /= 2
-            continue
-        mae = float(np.mean(np.abs(list(parts['ae_error'].values()))))
-        history.append(dict(step=step, loss=loss, ae_mae=mae, **{
-            k: parts[k] for k in ('loss_energy', 'loss_density', 'ae_error')}))
-        if best is None or loss < best['loss']:
-            best = dict(loss=loss, step=step, parts=parts,
-                        net={k: v.detach().clone() for k, v in net.state_dict().items()})
-        gnorm = float(flat_grad(net).norm())
-        opt.step()
-        step += 1
-        progress.update(step, loss=loss, ae_mae=mae, l_e=parts['loss_energy'],
-                        l_rho=parts['loss_density'], gnorm=gnorm,
-                        cycles=sum(parts['cycles'].values()))
-        if args.checkpoint:
-            save_checkpoint(args.checkpoint, net=net.state_dict(), opt=opt.state_dict(),
-                            step=step, history=history, best=best, dms=loss_fn.warm_start())
-        if args.time_limit and time.perf_counter() - t_start > args.time_limit and \
-                step < args.steps:
-            print(f'time limit reached at step {step}; rerun with --resume to continue',
-                  file=sys.stderr)
-            progress.close()
-            loss_fn.close()
-            return 3
-    progress.close()
+    held = HeldOutSet(held_names, spec, loss_fn.xc_name, refs['meta']['basis'],
+                      args.grid_level, not args.no_density_fit, args.conv_tol) \
+        if held_names else None
+    ckpt = load_checkpoint(args.checkpoint) if args.resume and args.checkpoint else None
+    if ckpt is not None and ckpt.get('optimizer', 'adam') != args.optimizer:
+        raise SystemExit(f'{args.checkpoint} was written by --optimizer '
+                         f'{ckpt.get("optimizer", "adam")}, not {args.optimizer}')
+    train = _train_adam if args.optimizer == 'adam' else _train_trust_region
+    status, best = train(args, net, loss_fn, held, ckpt, t_start)
     loss_fn.close()
-    # ship the best weights seen (training loss only: no G2-2 molecule is ever evaluated here)
+    if status:
+        return status
+    # write the selected weights (training loss or held-out G2-1 MAE: no G2-2 molecule is ever
+    # evaluated here)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     save_state_dict(args.out, spec.name, best['net'])
     meta = refs['meta']
+    hyper = dict(steps=args.steps, energy_weight=args.energy_weight,
+                 density_weight=args.density_weight, grid_level=args.grid_level,
+                 density_fit=not args.no_density_fit, conv_tol=args.conv_tol,
+                 precision='float64')
+    if args.optimizer == 'adam':
+        hyper.update(lr=args.lr, optimizer='Adam, full batch', selection='lowest training loss')
+    else:
+        hyper.update(optimizer='trust region: L-BFGS on the frozen-density model between SCF '
+                               'rounds', mu=args.mu, inner_iter=args.inner_iter,
+                     selection=('lowest held-out G2-1 MAE' if held else
+                                'lowest training loss'))
+    metrics = dict(best_step=best['step'], loss=best['loss'],
+                   training_ae_error_kcal={m: round(v, 3) for m, v in
+                                           best['parts']['ae_error'].items()},
+                   training_density_loss=best['parts']['density'])
+    if held:
+        metrics.update(held_out_molecules=held_names, held_out_mae_kcal=best['held_out_mae'],
+                       held_out_mae_initial_kcal=best['held_out_mae_initial'])
     card = write_card(
         card_path_for(args.out), args.out, name=spec.name, form=spec.name,
         stage='2: SCF in the loop on CCSD densities and experimental G2-1 atomization energies',
@@ -224,22 +284,144 @@ def main(argv=None):
                            systems=meta['systems'], basis=meta['basis'], method=meta['method'],
                            atomization_energies='ase G2/97 (De from dfH298, ZPE, H298-H0)'),
         initial_weights=dict(file=os.path.basename(init), sha256=sha256_of(init)),
-        hyperparameters=dict(steps=args.steps, lr=args.lr, optimizer='Adam, full batch',
-                             energy_weight=args.energy_weight,
-                             density_weight=args.density_weight, grid_level=args.grid_level,
-                             density_fit=not args.no_density_fit, conv_tol=args.conv_tol,
-                             precision='float64',
-                             selection='lowest training loss'),
+        hyperparameters=hyper,
         command='python -m pyscf_ml.train ' + ' '.join(['xc'] + list(argv or sys.argv[1:])),
-        data_command=f'python -m pyscf_ml.data xc-reference --set {meta["set"]} '
-                     f'--basis {meta["basis"]} --out {args.reference}',
-        commit=commit,
-        metrics=dict(best_step=best['step'], loss=best['loss'],
-                     training_ae_error_kcal={m: round(v, 3) for m, v in
-                                             best['parts']['ae_error'].items()},
-                     training_density_loss=best['parts']['density']),
+        data_command='python -m pyscf_ml.data xc-reference '
+                     + (f'--molecules {",".join(meta["molecules"])}'
+                        if meta['set'] not in TRAINING_SETS else f'--set {meta["set"]}')
+                     + f' --basis {meta["basis"]} --out {args.reference}',
+        commit=commit, metrics=metrics,
         train_seconds=round(time.perf_counter() - t_start, 1),
         reference='Nagai, Akashi, Sugino, npj Comput. Mater. 6, 43 (2020)')
     print(json.dumps(card['metrics'], indent=1))
     print(f'wrote {args.out}')
     return 0
+
+
+def _time_up(args, t_start, step):
+    if args.time_limit and time.perf_counter() - t_start > args.time_limit and step < args.steps:
+        print(f'time limit reached at step {step}; rerun with --resume to continue',
+              file=sys.stderr)
+        return True
+    return False
+
+
+def _train_adam(args, net, loss_fn, held, ckpt, t_start):
+    '''One Adam step per SCF round.  Returns (status, best).'''
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    step, history, best = 0, [], None
+    if ckpt is not None:
+        net.load_state_dict(ckpt['net'])
+        opt.load_state_dict(ckpt['opt'])
+        step, history, best = ckpt['step'], ckpt['history'], ckpt['best']
+        loss_fn.set_warm_start(ckpt['dms'])
+        print(f'resumed from {args.checkpoint} at step {step}', file=sys.stderr)
+    progress = Progress(args.steps, args.log)
+    try:
+        while step < args.steps:
+            try:
+                loss, parts = loss_fn(net)
+            except SCFNotConverged as err:
+                if best is None:
+                    raise SystemExit(f'{err} at the starting weights: nothing to train from')
+                # a step that broke an SCF: undo it, halve the learning rate and go on
+                print(f'step {step}: {err}; reverting to the best weights, lr/2',
+                      file=sys.stderr)
+                net.load_state_dict(best['net'])
+                for g in opt.param_groups:
+                    g['lr'] /= 2
+                continue
+            mae = float(np.mean(np.abs(list(parts['ae_error'].values()))))
+            history.append(dict(step=step, loss=loss, ae_mae=mae, **{
+                k: parts[k] for k in ('loss_energy', 'loss_density', 'ae_error')}))
+            if best is None or loss < best['loss']:
+                best = dict(loss=loss, step=step, parts=_plain(parts), net=_copy(net))
+            gnorm = float(flat_grad(net).norm())
+            opt.step()
+            step += 1
+            progress.update(step, loss=loss, ae_mae=mae, l_e=parts['loss_energy'],
+                            l_rho=parts['loss_density'], gnorm=gnorm,
+                            cycles=sum(parts['cycles'].values()))
+            if args.checkpoint:
+                save_checkpoint(args.checkpoint, optimizer='adam', net=net.state_dict(),
+                                opt=opt.state_dict(), step=step, history=history, best=best,
+                                dms=loss_fn.warm_start())
+            if _time_up(args, t_start, step):
+                return 3, best
+    finally:
+        progress.close()
+    return 0, best
+
+
+def _train_trust_region(args, net, loss_fn, held, ckpt, t_start):
+    '''Trust-region steps on the frozen-density model (pyscf_ml.train.frozen_density), one SCF
+    round each; the held-out set is converged at every accepted point.  Returns (status,
+    best).'''
+    step, history, best, mu, held_initial = 0, [], None, args.mu, None
+    if ckpt is not None:
+        net.load_state_dict(ckpt['net'])
+        step, history, best, mu = ckpt['step'], ckpt['history'], ckpt['best'], ckpt['mu']
+        held_initial = ckpt['held_out_mae_initial']
+        loss_fn.set_warm_start(ckpt['dms'])
+        if held:
+            held.set_warm_start(ckpt['held_dms'])
+        print(f'resumed from {args.checkpoint} at step {step}', file=sys.stderr)
+    try:
+        loss, parts = loss_fn(net)   # the SCF round at the current point (warm after a resume)
+    except SCFNotConverged as err:
+        raise SystemExit(f'{err} at the starting weights: nothing to train from')
+    state = dict(loss=loss, parts=parts, mu=mu)
+    progress = Progress(args.steps, args.log)
+
+    def record(accepted, info):
+        nonlocal best, held_initial
+        h = held(loss_fn, net) if (held and accepted) else None
+        if h is not None and held_initial is None:
+            held_initial = h['mae']
+        mae = float(np.mean(np.abs(list(state['parts']['ae_error'].values()))))
+        history.append(dict(step=step, accepted=accepted, loss=state['loss'], ae_mae=mae,
+                            held_out=h, **info))
+        score = (h['mae'] if h else None) if held else state['loss']
+        if accepted and score is not None and (best is None or score < best['score']):
+            best = dict(score=score, loss=state['loss'], step=step,
+                        parts=_plain(state['parts']), net=_copy(net),
+                        held_out_mae=h['mae'] if h else None,
+                        held_out_mae_initial=held_initial)
+        fields = dict(loss=state['loss'], ae_mae=mae, accepted=int(accepted), **{
+            k: v for k, v in info.items() if k in ('predicted', 'actual', 'ratio', 'mu')})
+        if h is not None:
+            fields['held_mae'] = h['mae'] if h['mae'] is not None else f'failed:{h["failed"]}'
+        return fields
+
+    try:
+        if step == 0 and not history:
+            record(True, {})
+        while step < args.steps:
+            state, accepted, info = trust_region_step(loss_fn, net, state,
+                                                      max_iter=args.inner_iter)
+            if info.get('scf_failed'):
+                print(f'step {step}: {info["scf_failed"]}; step rejected', file=sys.stderr)
+            step += 1
+            fields = record(accepted, info)
+            progress.update(step, **fields)
+            if args.checkpoint:
+                save_checkpoint(args.checkpoint, optimizer='trust-region', net=net.state_dict(),
+                                step=step, history=history, best=best, mu=state['mu'],
+                                held_out_mae_initial=held_initial, dms=loss_fn.warm_start(),
+                                held_dms=held.warm_start() if held else None)
+            if _time_up(args, t_start, step):
+                return 3, best
+    finally:
+        progress.close()
+    if best is None:
+        raise SystemExit('no accepted point has a held-out MAE (every one had an SCF failure)')
+    return 0, best
+
+
+def _copy(net):
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def _plain(parts):
+    '''The parts worth keeping in a checkpoint (no gradient tensors).'''
+    return {k: v for k, v in parts.items() if k != 'density_terms'}
