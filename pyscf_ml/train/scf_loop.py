@@ -57,7 +57,7 @@ class TrainingSystem:
     pieces of the loss gradient.  Closed shells run RKS, open shells UKS.'''
 
     def __init__(self, name, mol, spec, xc_name, dm_ref=None, grid_level=3, density_fit=True,
-                 conv_tol=1e-9, cpks_tol=1e-10):
+                 conv_tol=1e-9, cpks_tol=1e-10, keep_kernel=True):
         self.name, self.mol, self.spec = name, mol, spec
         self.spin = 0 if mol.spin == 0 else 1
         mf = (dft.RKS if self.spin == 0 else dft.UKS)(mol)
@@ -71,7 +71,9 @@ class TrainingSystem:
         self.mf, self.grids, self.ni = mf, mf.grids, mf._numint
         self.cpks_tol = cpks_tol
         self.w = torch.as_tensor(self.grids.weights)
-        self.kernel = pin_kernel(self.grids.coords) if spec.nonlocal_ else None
+        # NN-NRA's kernel takes ~0.5-2 GB per molecule: systems that only run SCFs
+        # (keep_kernel=False) leave it to the small LRU cache, which rebuilds it per SCF
+        self.kernel = pin_kernel(self.grids.coords) if spec.nonlocal_ and keep_kernel else None
         self.n_ref = None
         if dm_ref is not None:   # total reference density on the grid
             self.n_ref = torch.as_tensor(self.rows(np.asarray(dm_ref).sum(0))[0, 0])

@@ -144,7 +144,8 @@ class HeldOutSet:
         self.molecules = {m: g2.composition(m) for m in molecules}
         self.de_exp = {m: g2.atomization_energy(m) for m in molecules}
         self.systems = {name: TrainingSystem(name, g2.mole(name, basis), spec, xc_name, None,
-                                             grid_level, density_fit, conv_tol)
+                                             grid_level, density_fit, conv_tol,
+                                             keep_kernel=False)
                         for name in systems_of(molecules)}
 
     def __call__(self, loss_fn, net):
@@ -366,6 +367,8 @@ def _train_trust_region(args, net, loss_fn, held, ckpt, t_start):
         if held:
             held.set_warm_start(ckpt['held_dms'])
         print(f'resumed from {args.checkpoint} at step {step}', file=sys.stderr)
+    if step >= args.steps:   # a finished run resumed (e.g. with fewer --steps): write it
+        return 0, best
     try:
         loss, parts = loss_fn(net)   # the SCF round at the current point (warm after a resume)
     except SCFNotConverged as err:
