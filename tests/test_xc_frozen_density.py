@@ -136,6 +136,10 @@ def test_cli_selects_on_held_out_molecules_and_resumes(tmp_path):
     assert metrics['held_out_mae_kcal'] == pytest.approx(min(maes))
     assert metrics['held_out_mae_initial_kcal'] == pytest.approx(maes[0])
     assert np.isfinite(metrics['loss'])
+    # a finished run resumed writes its selection again without another SCF round
+    out.unlink()
+    assert train_xc.main(common + ['--steps', '2']) == 0 and out.exists()
+    assert len(log.read_text().splitlines()) == 2
     # the held-out molecules never overlap the training set, and never come from G2-2
     with pytest.raises(SystemExit, match='in the training set'):
         train_xc.main(common[:-7] + ['--held-out', 'LiH', '--steps', '1'])

@@ -37,6 +37,7 @@ from pyscf_ml.train.scf_loop import (SCFNotConverged, TrainingSystem, atomizatio
                                      flat_grad)
 from pyscf_ml.xc.forms import NagaiMLP, form_spec
 from pyscf_ml.xc.functional import NNFunctional
+from pyscf_ml.xc.nra_kernel import clear_kernel_cache
 from pyscf_ml.xc.registry import register_functional, unregister
 from pyscf_ml.xc.weights_io import card_path_for, load_state_dict, save_state_dict
 
@@ -143,21 +144,34 @@ class HeldOutSet:
                                  f'never used for training or model selection')
         self.molecules = {m: g2.composition(m) for m in molecules}
         self.de_exp = {m: g2.atomization_energy(m) for m in molecules}
-        self.systems = {name: TrainingSystem(name, g2.mole(name, basis), spec, xc_name, None,
-                                             grid_level, density_fit, conv_tol,
-                                             keep_kernel=False)
-                        for name in systems_of(molecules)}
+        self.settings = dict(spec=spec, xc_name=xc_name, basis=basis, grid_level=grid_level,
+                             density_fit=density_fit, conv_tol=conv_tol)
+        self.dms = dict.fromkeys(systems_of(molecules))   # warm starts (None: minao)
+
+    def _system(self, name):
+        # built afresh for every SCF and dropped after it: dozens of live SCF objects with
+        # their grids, fitted integrals and NN-NRA kernels do not fit in memory
+        st = self.settings
+        s = TrainingSystem(name, g2.mole(name, st['basis']), st['spec'], st['xc_name'], None,
+                           st['grid_level'], st['density_fit'], st['conv_tol'],
+                           keep_kernel=False)
+        s.dm = self.dms[name]
+        return s
 
     def __call__(self, loss_fn, net):
         '''AE errors (kcal/mol) at the network's weights; SCF failures are listed, never
         dropped: a failed set has no MAE and cannot be selected.'''
         loss_fn.register(net)
         energies, failed = {}, []
-        for name, s in self.systems.items():
+        for name in self.dms:
+            s = self._system(name)
             try:
                 energies[name] = s.run_scf()
+                self.dms[name] = s.dm
             except SCFNotConverged:
                 failed.append(name)
+            del s
+            clear_kernel_cache()
         if failed:
             return dict(mae=None, failed=failed, ae_error={})
         ae = atomization_energies(self.molecules, energies, HARTREE_TO_KCAL)
@@ -165,12 +179,12 @@ class HeldOutSet:
         return dict(mae=float(np.mean(np.abs(list(err.values())))), failed=[], ae_error=err)
 
     def warm_start(self):
-        return {n: s.dm for n, s in self.systems.items()}
+        return dict(self.dms)
 
     def set_warm_start(self, dms):
         for n, dm in (dms or {}).items():
-            if n in self.systems:
-                self.systems[n].dm = dm
+            if n in self.dms:
+                self.dms[n] = dm
 
 
 def load_reference(path):
