@@ -133,6 +133,7 @@ def test_cli_selects_on_held_out_molecules_and_resumes(tmp_path):
     history = torch.load(ckpt, weights_only=False)['history']
     maes = [h['held_out']['mae'] for h in history if h['held_out']]
     assert history[0]['accepted'] and len(maes) >= 1
+    assert set(history[-1]['ae_error']) == {'LiH'}
     assert metrics['held_out_mae_kcal'] == pytest.approx(min(maes))
     assert metrics['held_out_mae_initial_kcal'] == pytest.approx(maes[0])
     assert np.isfinite(metrics['loss'])

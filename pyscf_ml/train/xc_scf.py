@@ -397,7 +397,7 @@ def _train_trust_region(args, net, loss_fn, held, ckpt, t_start):
             held_initial = h['mae']
         mae = float(np.mean(np.abs(list(state['parts']['ae_error'].values()))))
         history.append(dict(step=step, accepted=accepted, loss=state['loss'], ae_mae=mae,
-                            held_out=h, **info))
+                            ae_error=dict(state['parts']['ae_error']), held_out=h, **info))
         score = (h['mae'] if h else None) if held else state['loss']
         if accepted and score is not None and (best is None or score < best['score']):
             best = dict(score=score, loss=state['loss'], step=step,
