@@ -53,6 +53,29 @@ def test_model_matches_scf_loss_and_gradient_at_its_point(form):
         loss.close()
 
 
+def test_model_gradient_equals_finite_difference_away_from_its_point():
+    '''At a displaced theta (where value and gradient are no longer copies of the SCF ones) the
+    model's gradient, energy and density parts both, equals a central difference.'''
+    loss, net = _setup('nn-nra')
+    try:
+        _, parts = loss(net)
+        model = FrozenDensityModel(loss, net, parts)
+        assert model.density   # the density part is in the model
+        theta = model.theta_k + 0.05 * _unit_direction(net, seed=1)
+        torch.nn.utils.vector_to_parameters(theta.clone(), net.parameters())
+        model(net)
+        grad = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
+        u = _unit_direction(net, seed=2)
+        h, values = 1e-4, []
+        for sign in (1, -1):
+            torch.nn.utils.vector_to_parameters(theta + sign * h * u, net.parameters())
+            values.append(model(net, grad=False))
+        fd = (values[0] - values[1]) / (2 * h)
+        assert abs(fd - float(grad @ u)) <= 1e-6 * abs(fd), (fd, float(grad @ u))
+    finally:
+        loss.close()
+
+
 def test_frozen_energy_error_is_second_order_in_the_step():
     '''E_SCF(theta + h u) - E_frozen(theta + h u) ~ h^2, while the change itself is ~ h.'''
     loss, net = _setup('nn-nra')
@@ -113,7 +136,7 @@ def test_trust_region_step_lowers_the_loss_or_restores_the_weights():
         loss.close()
 
 
-def test_cli_selects_on_held_out_molecules_and_resumes(tmp_path):
+def test_cli_selects_on_held_out_molecules_and_resumes(tmp_path, monkeypatch):
     from pyscf_ml.data import xc_reference
     from pyscf_ml.train import xc as train_xc
     ref = tmp_path / 'ref.npz'
@@ -139,8 +162,15 @@ def test_cli_selects_on_held_out_molecules_and_resumes(tmp_path):
     assert np.isfinite(metrics['loss'])
     # a finished run resumed writes its selection again without another SCF round
     out.unlink()
-    assert train_xc.main(common + ['--steps', '2']) == 0 and out.exists()
-    assert len(log.read_text().splitlines()) == 2
+    def no_scf(*args, **kwargs):
+        raise AssertionError('an SCF round ran')
+    with monkeypatch.context() as patch:
+        patch.setattr(SCFLoss, '__call__', no_scf)
+        assert train_xc.main(common + ['--steps', '2']) == 0 and out.exists()
+    # a resume must select on the same held-out molecules
+    with pytest.raises(SystemExit, match='resume with the same --held-out'):
+        train_xc.main(common[:-7] + ['--held-out', 'Na2', '--checkpoint', str(ckpt),
+                                     '--resume', '--steps', '3'])
     # the held-out molecules never overlap the training set, and never come from G2-2
     with pytest.raises(SystemExit, match='in the training set'):
         train_xc.main(common[:-7] + ['--held-out', 'LiH', '--steps', '1'])

@@ -26,7 +26,6 @@ region rule.  Every accepted point has been evaluated self-consistently.
 import numpy as np
 import torch
 
-from pyscf_ml.data.g2 import HARTREE_TO_KCAL
 from pyscf_ml.train.scf_loop import KernelApply, SCFNotConverged
 from pyscf_ml.xc.forms import SpinDensities, descriptors
 
@@ -71,29 +70,14 @@ class FrozenDensityModel:
         self.density = [(np.sqrt(v), g / (2 * np.sqrt(v)))
                         for v, g in parts['density_terms'].values() if v > 0]
 
-    def energy_errors(self, energies):
-        lf = self.loss_fn
-        return {m: HARTREE_TO_KCAL * (sum(c * energies[a] for a, c in comp.items())
-                                      - energies[m]) - lf.de_exp[m]
-                for m, comp in lf.molecules.items()}
-
     def __call__(self, net, grad=True):
         '''Model loss at the network's parameters; with ``grad`` its gradient in net's .grad.'''
-        lf = self.loss_fn
         energies = {n: f.total_energy(net) for n, f in self.frozen.items()}
-        err = self.energy_errors(energies)
-        nmol = len(lf.molecules)
-        loss = lf.energy_weight * sum(e * e for e in err.values()) / nmol
+        loss, _, dl_de = self.loss_fn.energy_loss(energies)
         delta = torch.nn.utils.parameters_to_vector(net.parameters()).detach() - self.theta_k
         residuals = [r + float(j @ delta) for r, j in self.density]
         loss += sum(r * r for r in residuals)
         if grad:
-            dl_de = dict.fromkeys(self.frozen, 0.0)
-            for m, comp in lf.molecules.items():
-                g = 2 * lf.energy_weight * err[m] / nmol * HARTREE_TO_KCAL
-                dl_de[m] -= g
-                for a, c in comp.items():
-                    dl_de[a] += c * g
             net.zero_grad()
             for name, f in self.frozen.items():
                 if dl_de[name]:
@@ -107,7 +91,11 @@ def _add_to_grad(net, vector):
     offset = 0
     for p in net.parameters():
         k = p.numel()
-        p.grad += vector[offset:offset + k].view_as(p)
+        v = vector[offset:offset + k].view_as(p)
+        if p.grad is None:   # (zero_grad leaves None where no backward ran)
+            p.grad = v.clone()
+        else:
+            p.grad += v
         offset += k
 
 
@@ -140,11 +128,15 @@ def trust_region_step(loss_fn, net, state, mu_min=1e-3, max_iter=30):
     theta = torch.nn.utils.parameters_to_vector(net.parameters()).detach().clone()
     step_norm = float((theta - model.theta_k).norm())
     info = dict(predicted=predicted, mu=state['mu'], step_norm=step_norm)
+    if decrease <= 0:   # the model sees no descent: reject without an SCF round
+        torch.nn.utils.vector_to_parameters(model.theta_k.clone(), net.parameters())
+        info.update(actual=None, ratio=-np.inf)
+        return dict(state, mu=state['mu'] * 10, model=model), False, info
     try:
         loss, parts = loss_fn(net)        # the SCF round at the proposal (exact gradient too)
     except SCFNotConverged as err:        # a proposal that breaks an SCF is rejected
         loss, parts, info['scf_failed'] = np.inf, None, str(err)
-    ratio = (state['loss'] - loss) / decrease if decrease > 0 else -np.inf
+    ratio = (state['loss'] - loss) / decrease
     info.update(actual=loss, ratio=ratio)
     if ratio >= 0.1:
         mu = max(mu_min, state['mu'] / 3) if ratio > 0.75 else state['mu']

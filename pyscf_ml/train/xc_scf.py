@@ -87,17 +87,8 @@ class SCFLoss:
         '''Loss value and its parts; with ``grad`` the exact gradient is left in net's .grad.'''
         self.register(net)
         energies = {name: s.run_scf() for name, s in self.systems.items()}
-        ae = atomization_energies(self.molecules, energies, HARTREE_TO_KCAL)
-        err = {m: ae[m] - self.de_exp[m] for m in self.molecules}
+        loss_e, err, dl_de = self.energy_loss(energies)
         nmol = len(self.molecules)
-        loss_e = self.energy_weight * sum(e * e for e in err.values()) / nmol
-        # dL_E/dE_s for every system s (the energies' theta-gradients are explicit)
-        dl_de = dict.fromkeys(self.systems, 0.0)
-        for m, comp in self.molecules.items():
-            g = 2 * self.energy_weight * err[m] / nmol * HARTREE_TO_KCAL
-            dl_de[m] -= g
-            for a, c in comp.items():
-                dl_de[a] += c * g
         if grad:
             net.zero_grad()
             for name, s in self.systems.items():
@@ -121,6 +112,22 @@ class SCFLoss:
                      cycles={n: s.cycles for n, s in self.systems.items()},
                      density_terms=terms)
         return loss_e + loss_d, parts
+
+    def energy_loss(self, energies):
+        '''The energy term from every system's total energy (Hartree): its value, the AE
+        errors (kcal/mol) and dL_E/dE_s for every system s (the energies' theta-gradients are
+        explicit, so this is all the gradient needs).'''
+        ae = atomization_energies(self.molecules, energies, HARTREE_TO_KCAL)
+        err = {m: ae[m] - self.de_exp[m] for m in self.molecules}
+        nmol = len(self.molecules)
+        loss = self.energy_weight * sum(e * e for e in err.values()) / nmol
+        dl_de = dict.fromkeys(energies, 0.0)
+        for m, comp in self.molecules.items():
+            g = 2 * self.energy_weight * err[m] / nmol * HARTREE_TO_KCAL
+            dl_de[m] -= g
+            for a, c in comp.items():
+                dl_de[a] += c * g
+        return loss, err, dl_de
 
     def warm_start(self):
         return {n: s.dm for n, s in self.systems.items()}
@@ -263,11 +270,17 @@ def main(argv=None):
     if ckpt is not None and ckpt.get('optimizer', 'adam') != args.optimizer:
         raise SystemExit(f'{args.checkpoint} was written by --optimizer '
                          f'{ckpt.get("optimizer", "adam")}, not {args.optimizer}')
+    if ckpt is not None and ckpt.get('held_out', []) != held_names:
+        raise SystemExit(f'{args.checkpoint} selected on held-out molecules '
+                         f'{ckpt.get("held_out", [])}, not {held_names}: resume with the same '
+                         f'--held-out')
     train = _train_adam if args.optimizer == 'adam' else _train_trust_region
     status, best = train(args, net, loss_fn, held, ckpt, t_start)
     loss_fn.close()
     if status:
         return status
+    if best is None:
+        raise SystemExit('no point to write: every accepted point had a held-out SCF failure')
     # write the selected weights (training loss or held-out G2-1 MAE: no G2-2 molecule is ever
     # evaluated here)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -393,7 +406,7 @@ def _train_trust_region(args, net, loss_fn, held, ckpt, t_start):
     def record(accepted, info):
         nonlocal best, held_initial
         h = held(loss_fn, net) if (held and accepted) else None
-        if h is not None and held_initial is None:
+        if h is not None and step == 0:
             held_initial = h['mae']
         mae = float(np.mean(np.abs(list(state['parts']['ae_error'].values()))))
         history.append(dict(step=step, accepted=accepted, loss=state['loss'], ae_mae=mae,
@@ -424,14 +437,14 @@ def _train_trust_region(args, net, loss_fn, held, ckpt, t_start):
             if args.checkpoint:
                 save_checkpoint(args.checkpoint, optimizer='trust-region', net=net.state_dict(),
                                 step=step, history=history, best=best, mu=state['mu'],
-                                held_out_mae_initial=held_initial, dms=loss_fn.warm_start(),
+                                held_out_mae_initial=held_initial,
+                                held_out=list(held.molecules) if held else [],
+                                dms=loss_fn.warm_start(),
                                 held_dms=held.warm_start() if held else None)
             if _time_up(args, t_start, step):
                 return 3, best
     finally:
         progress.close()
-    if best is None:
-        raise SystemExit('no accepted point has a held-out MAE (every one had an SCF failure)')
     return 0, best
 
 
