@@ -227,7 +227,8 @@ def main(argv=None):
                         'frozen-density model between SCF rounds (pyscf_ml.train.frozen_density)')
     p.add_argument('--lr', type=float, default=2e-4, help='Adam learning rate')
     p.add_argument('--mu', type=float, default=1e4,
-                   help='trust-region: initial proximal weight (larger = shorter steps)')
+                   help='trust-region: initial proximal weight (larger = shorter steps; a '
+                        'resumed run continues with the checkpoint\'s)')
     p.add_argument('--inner-iter', type=int, default=30,
                    help='trust-region: L-BFGS iterations per proposal')
     p.add_argument('--held-out', default='',
