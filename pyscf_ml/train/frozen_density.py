@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from pyscf_ml.train.scf_loop import KernelApply, SCFNotConverged
-from pyscf_ml.xc.forms import SpinDensities, descriptors
+from pyscf_ml.xc.forms import SpinDensities, eps_xc_factors
 
 CHUNK = 200_000   # grid points per network pass (bounds the memory of the backward pass)
 
@@ -41,9 +41,9 @@ class FrozenSystem:
             d = SpinDensities.from_pyscf_rho(system.x0, system.spin)
             n = d.n_a + d.n_b
             R = KernelApply.apply(system.w * n, system.kernel) if spec.nonlocal_ else None
-            x, n_raw, t1, mask = descriptors(spec.n_features, d, R, float(net.t2_floor))
+            x, prefactor, mask = eps_xc_factors(net, spec.n_features, d, R)
             self.x = x[mask].contiguous()
-            self.c = -(system.w * n * n_raw ** (1 / 3) * t1)[mask]
+            self.c = (system.w * n * prefactor)[mask]
         self.e_scf = system.e_tot
         with torch.no_grad():
             self.exc0 = float(self.energy(net))
@@ -60,7 +60,8 @@ class FrozenSystem:
 class FrozenDensityModel:
     '''The training loss of ``SCFLoss`` with the densities of its last round frozen.
 
-    ``parts``: the parts returned by that round (with ``grad_density``), ``net`` at theta_k.'''
+    ``parts``: the parts returned by that round (with ``density_terms``), ``net`` at
+    theta_k.'''
 
     def __init__(self, loss_fn, net, parts):
         self.loss_fn = loss_fn
@@ -78,6 +79,8 @@ class FrozenDensityModel:
         residuals = [r + float(j @ delta) for r, j in self.density]
         loss += sum(r * r for r in residuals)
         if grad:
+            # a second pass, with the graph: keeping every system's graph from the first would
+            # hold the activations of all grid points at once
             net.zero_grad()
             for name, f in self.frozen.items():
                 if dl_de[name]:
@@ -128,19 +131,16 @@ def trust_region_step(loss_fn, net, state, mu_min=1e-3, max_iter=30):
     theta = torch.nn.utils.parameters_to_vector(net.parameters()).detach().clone()
     step_norm = float((theta - model.theta_k).norm())
     info = dict(predicted=predicted, mu=state['mu'], step_norm=step_norm)
-    if decrease <= 0:   # the model sees no descent: reject without an SCF round
-        torch.nn.utils.vector_to_parameters(model.theta_k.clone(), net.parameters())
-        info.update(actual=None, ratio=-np.inf)
-        return dict(state, mu=state['mu'] * 10, model=model), False, info
-    try:
-        loss, parts = loss_fn(net)        # the SCF round at the proposal (exact gradient too)
-    except SCFNotConverged as err:        # a proposal that breaks an SCF is rejected
-        loss, parts, info['scf_failed'] = np.inf, None, str(err)
-    ratio = (state['loss'] - loss) / decrease
-    info.update(actual=loss, ratio=ratio)
-    if ratio >= 0.1:
-        mu = max(mu_min, state['mu'] / 3) if ratio > 0.75 else state['mu']
-        return dict(loss=loss, parts=parts, mu=mu), True, info
+    info.update(actual=None, ratio=-np.inf)
+    if decrease > 0:   # (no descent in the model: rejected without an SCF round)
+        try:
+            loss, parts = loss_fn(net)    # the SCF round at the proposal (exact gradient too)
+        except SCFNotConverged as err:    # a proposal that breaks an SCF is rejected
+            loss, parts, info['scf_failed'] = np.inf, None, str(err)
+        info.update(actual=loss, ratio=(state['loss'] - loss) / decrease)
+        if info['ratio'] >= 0.1:
+            mu = max(mu_min, state['mu'] / 3) if info['ratio'] > 0.75 else state['mu']
+            return dict(loss=loss, parts=parts, mu=mu), True, info
     # (a copy: vector_to_parameters makes the parameters views of the vector it is given)
     torch.nn.utils.vector_to_parameters(model.theta_k.clone(), net.parameters())
     return dict(state, mu=state['mu'] * 10, model=model), False, info

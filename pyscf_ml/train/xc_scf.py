@@ -76,8 +76,7 @@ class SCFLoss:
             self.systems[name] = system
 
     def register(self, net):
-        state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        register_functional(NNFunctional(self.xc_name, self.spec.name, None, state),
+        register_functional(NNFunctional(self.xc_name, self.spec.name, None, _copy(net)),
                             overwrite=True)
 
     def close(self):
@@ -117,8 +116,7 @@ class SCFLoss:
         '''The energy term from every system's total energy (Hartree): its value, the AE
         errors (kcal/mol) and dL_E/dE_s for every system s (the energies' theta-gradients are
         explicit, so this is all the gradient needs).'''
-        ae = atomization_energies(self.molecules, energies, HARTREE_TO_KCAL)
-        err = {m: ae[m] - self.de_exp[m] for m in self.molecules}
+        err = ae_errors(self.molecules, self.de_exp, energies)
         nmol = len(self.molecules)
         loss = self.energy_weight * sum(e * e for e in err.values()) / nmol
         dl_de = dict.fromkeys(energies, 0.0)
@@ -171,6 +169,11 @@ class HeldOutSet:
         loss_fn.register(net)
         energies, failed = {}, []
         for name in self.dms:
+            shared = loss_fn.systems.get(name)
+            if shared is not None and shared.e_tot is not None:
+                # an atom the training round has just converged at these weights
+                energies[name] = shared.e_tot
+                continue
             s = self._system(name)
             try:
                 energies[name] = s.run_scf()
@@ -181,9 +184,8 @@ class HeldOutSet:
             clear_kernel_cache()
         if failed:
             return dict(mae=None, failed=failed, ae_error={})
-        ae = atomization_energies(self.molecules, energies, HARTREE_TO_KCAL)
-        err = {m: ae[m] - self.de_exp[m] for m in self.molecules}
-        return dict(mae=float(np.mean(np.abs(list(err.values())))), failed=[], ae_error=err)
+        err = ae_errors(self.molecules, self.de_exp, energies)
+        return dict(mae=mae_of(err), failed=[], ae_error=err)
 
     def warm_start(self):
         return dict(self.dms)
@@ -192,6 +194,16 @@ class HeldOutSet:
         for n, dm in (dms or {}).items():
             if n in self.dms:
                 self.dms[n] = dm
+
+
+def ae_errors(molecules, de_exp, energies):
+    '''AE - De (kcal/mol) of each molecule from total energies (Hartree) of it and its atoms.'''
+    ae = atomization_energies(molecules, energies, HARTREE_TO_KCAL)
+    return {m: ae[m] - de_exp[m] for m in molecules}
+
+
+def mae_of(errors):
+    return float(np.mean(np.abs(list(errors.values()))))
 
 
 def load_reference(path):
@@ -360,7 +372,7 @@ def _train_adam(args, net, loss_fn, held, ckpt, t_start):
                 for g in opt.param_groups:
                     g['lr'] /= 2
                 continue
-            mae = float(np.mean(np.abs(list(parts['ae_error'].values()))))
+            mae = mae_of(parts['ae_error'])
             history.append(dict(step=step, loss=loss, ae_mae=mae, **{
                 k: parts[k] for k in ('loss_energy', 'loss_density', 'ae_error')}))
             if best is None or loss < best['loss']:
@@ -409,7 +421,7 @@ def _train_trust_region(args, net, loss_fn, held, ckpt, t_start):
         h = held(loss_fn, net) if (held and accepted) else None
         if h is not None and step == 0:
             held_initial = h['mae']
-        mae = float(np.mean(np.abs(list(state['parts']['ae_error'].values()))))
+        mae = mae_of(state['parts']['ae_error'])
         history.append(dict(step=step, accepted=accepted, loss=state['loss'], ae_mae=mae,
                             ae_error=dict(state['parts']['ae_error']), held_out=h, **info))
         score = (h['mae'] if h else None) if held else state['loss']

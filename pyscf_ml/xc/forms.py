@@ -142,8 +142,16 @@ def descriptors(n_features, d, R=None, t2_floor=0.0):
     return torch.stack(feats, dim=-1), n_raw, t1, mask
 
 
+def eps_xc_factors(net, n_features, d, R=None):
+    '''(x, prefactor, mask) with eps_xc = prefactor * G(x) where mask holds, zero elsewhere:
+    the published form eps_xc = -G n^(1/3) t1.  Separated so that training at a frozen
+    density can keep x and the prefactor and rerun only the network.'''
+    x, n_raw, t1, mask = descriptors(n_features, d, R, float(net.t2_floor))
+    return x, -n_raw ** (1 / 3) * t1, mask
+
+
 def eps_xc(net, n_features, d, R=None):
     '''XC energy per electron on each grid point (zero below the density cutoff).'''
-    x, n_raw, t1, mask = descriptors(n_features, d, R, float(net.t2_floor))
-    eps = -net(x) * n_raw ** (1 / 3) * t1
+    x, prefactor, mask = eps_xc_factors(net, n_features, d, R)
+    eps = prefactor * net(x)
     return torch.where(mask, eps, torch.zeros_like(eps))
