@@ -60,12 +60,12 @@ class FrozenSystem:
 class FrozenDensityModel:
     '''The training loss of ``SCFLoss`` with the densities of its last round frozen.
 
-    ``parts``: the parts returned by that round (with ``density_terms``), ``net`` at
-    theta_k.'''
+    ``parts``: the parts returned by that round (its ``frozen`` systems and
+    ``density_terms``), ``net`` at theta_k.'''
 
     def __init__(self, loss_fn, net, parts):
         self.loss_fn = loss_fn
-        self.frozen = {name: FrozenSystem(s, net) for name, s in loss_fn.systems.items()}
+        self.frozen = parts['frozen']
         self.theta_k = torch.nn.utils.parameters_to_vector(net.parameters()).detach().clone()
         # (r_m, g_m / 2 r_m) of each molecule's density term (absent without a density term)
         self.density = [(np.sqrt(v), g / (2 * np.sqrt(v)))

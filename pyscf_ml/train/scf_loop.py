@@ -21,7 +21,7 @@ from pyscf.scf import cphf, ucphf
 
 from pyscf_ml.xc.forms import SpinDensities, eps_xc
 from pyscf_ml.xc.nonlocal_numint import mgga_matrix, rho_on_grid
-from pyscf_ml.xc.nra_kernel import pin_kernel
+from pyscf_ml.xc.nra_kernel import get_kernel, pin_kernel
 
 
 class KernelApply(torch.autograd.Function):
@@ -71,9 +71,10 @@ class TrainingSystem:
         self.mf, self.grids, self.ni = mf, mf.grids, mf._numint
         self.cpks_tol = cpks_tol
         self.w = torch.as_tensor(self.grids.weights)
-        # NN-NRA's kernel takes ~0.5-2 GB per molecule: systems that only run SCFs
-        # (keep_kernel=False) leave it to the small LRU cache, which rebuilds it per SCF
-        self.kernel = pin_kernel(self.grids.coords) if spec.nonlocal_ and keep_kernel else None
+        # NN-NRA's kernel takes ~0.5-2 GB per molecule: systems that need it only during and
+        # right after their SCF (keep_kernel=False) leave it to the small LRU cache, which
+        # rebuilds it once per SCF
+        self._pinned = pin_kernel(self.grids.coords) if spec.nonlocal_ and keep_kernel else None
         self.n_ref = None
         if dm_ref is not None:   # total reference density on the grid
             self.n_ref = torch.as_tensor(self.rows(np.asarray(dm_ref).sum(0))[0, 0])
@@ -81,6 +82,13 @@ class TrainingSystem:
         self.e_tot = None
         self.x0 = None           # density rows of self.dm after the last SCF
         self.cycles = 0
+
+    @property
+    def kernel(self):
+        '''NN-NRA's near-region kernel of this grid (None for local forms).'''
+        if not self.spec.nonlocal_:
+            return None
+        return self._pinned if self._pinned is not None else get_kernel(self.grids.coords)
 
     # ---- densities on the grid ------------------------------------------------------------
     def rows(self, dm):
@@ -135,10 +143,6 @@ class TrainingSystem:
         wv = np.zeros((self.spin + 1, 5, resid.numel()))
         wv[:, 0] = (2 * wabs * resid).numpy()   # L depends on the total density only
         return loss, mgga_matrix(self.ni, self.mol, self.grids, wv)
-
-    def explicit_energy(self, net):
-        '''E_xc(theta) at the SCF density (fixed): its theta-gradient is dE_KS/dtheta.'''
-        return xc_energy(net, self.spec, self.x0, self.w, self.spin, self.kernel)
 
     def response_operator(self, net):
         '''dm1 (spin+1, nao, nao) -> first-order KS potential J[dm1] + f_xc dm1, with the

@@ -31,7 +31,7 @@ from pyscf_ml.data import g2
 from pyscf_ml.data.g2 import HARTREE_TO_KCAL
 from pyscf_ml.data.xc_reference import TRAINING_SETS, systems_of
 from pyscf_ml.modelcard import git_commit, sha256_of, write_card
-from pyscf_ml.train.frozen_density import trust_region_step
+from pyscf_ml.train.frozen_density import FrozenSystem, trust_region_step
 from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
 from pyscf_ml.train.scf_loop import (SCFNotConverged, TrainingSystem, atomization_energies,
                                      flat_grad)
@@ -65,8 +65,10 @@ class SCFLoss:
             entry = meta['entries'][name]
             mol = gto.M(atom=entry['atom'], spin=entry['spin'], basis=basis, verbose=0)
             dm_ref = references['dm'][name] if name in self.molecules else None
+            # (only the density term's CPKS needs a kernel after the SCF round: without it the
+            # kernels are not pinned, so that dozens of molecules fit in memory)
             system = TrainingSystem(name, mol, self.spec, self.xc_name, dm_ref, grid_level,
-                                    density_fit, conv_tol)
+                                    density_fit, conv_tol, keep_kernel=bool(density_weight))
             # the first SCF starts from the CCSD density, so that a degenerate ground state
             # lands in the same component as the reference (NO's unpaired pi electron: from
             # MINAO, KS picked the other pi orbital, same energy, 14x the density loss), and
@@ -85,14 +87,19 @@ class SCFLoss:
     def __call__(self, net, grad=True):
         '''Loss value and its parts; with ``grad`` the exact gradient is left in net's .grad.'''
         self.register(net)
-        energies = {name: s.run_scf() for name, s in self.systems.items()}
+        energies, frozen = {}, {}
+        for name, s in self.systems.items():
+            energies[name] = s.run_scf()
+            # E_xc[D_s; theta] at this SCF density, taken while the grid's kernel is still
+            # cached: its theta-gradient is dE_KS/dtheta, and it is the frozen-density model
+            frozen[name] = FrozenSystem(s, net)
         loss_e, err, dl_de = self.energy_loss(energies)
         nmol = len(self.molecules)
         if grad:
             net.zero_grad()
-            for name, s in self.systems.items():
+            for name, f in frozen.items():
                 if dl_de[name]:
-                    (dl_de[name] * s.explicit_energy(net)).backward()
+                    (dl_de[name] * f.energy(net)).backward()
         loss_d, dens, terms = 0.0, {}, {}
         if self.density_weight:
             scale = self.density_weight / nmol
@@ -109,7 +116,7 @@ class SCFLoss:
                     terms[m] = (scale * value, flat_grad(net) - before)
         parts = dict(loss_energy=loss_e, loss_density=loss_d, ae_error=err, density=dens,
                      cycles={n: s.cycles for n, s in self.systems.items()},
-                     density_terms=terms)
+                     density_terms=terms, frozen=frozen)
         return loss_e + loss_d, parts
 
     def energy_loss(self, energies):
@@ -467,4 +474,4 @@ def _copy(net):
 
 def _plain(parts):
     '''The parts worth keeping in a checkpoint (no gradient tensors).'''
-    return {k: v for k, v in parts.items() if k != 'density_terms'}
+    return {k: v for k, v in parts.items() if k not in ('density_terms', 'frozen')}
