@@ -37,6 +37,18 @@ def test_training_sets_exclude_g2_2():
         xc_reference.main(['--molecules', 'H2O,CF4', '--out', '/nonexistent/x.npz'])
 
 
+def test_three_quarter_split_partitions_g2_1():
+    '''g2-1-3of4 and its held-out quarter are disjoint, cover G2-1, and the quarter is what the
+    trainer's --held-out rest selects for that set.'''
+    from pyscf_ml.train.xc_scf import _held_out_names
+    train = xc_reference.TRAINING_SETS['g2-1-3of4']
+    quarter = xc_reference.G2_1_QUARTER
+    assert not set(train) & set(quarter)
+    assert sorted(train + quarter) == sorted(g2.molecule_names('G2-1'))
+    assert len(quarter) == 14 and quarter[:3] == ['BeH', 'CH3', 'NH3']
+    assert _held_out_names('rest', train) == quarter
+
+
 @pytest.mark.parametrize('name', ['H2O', 'NO'])
 def test_ccsd_density_electron_count(name):
     dm, e_hf, e_cc, mol = xc_reference.ccsd_density(name, 'sto-3g')
