@@ -33,8 +33,12 @@ from pyscf_ml.data.xc_reference import TRAINING_SETS, systems_of
 from pyscf_ml.modelcard import git_commit, sha256_of, write_card
 from pyscf_ml.train.frozen_density import FrozenSystem, trust_region_step
 from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
-from pyscf_ml.train.scf_loop import (SCFNotConverged, TrainingSystem, atomization_energies,
-                                     flat_grad)
+from pyscf_ml.train.scf_loop import (
+    SCFNotConverged,
+    TrainingSystem,
+    atomization_energies,
+    flat_grad,
+)
 from pyscf_ml.xc.forms import NagaiMLP, form_spec
 from pyscf_ml.xc.functional import NNFunctional
 from pyscf_ml.xc.nra_kernel import clear_kernel_cache

@@ -1,0 +1,195 @@
+'''Would energy-only SCF-in-the-loop training generalise?  A linearised screen on G2-1.
+
+Self-consistent training on atomization energies moves the weights by small steps, and the
+change of every atomization energy is then, to first order, J dtheta with
+J_m = dAE_m/dtheta = sum_atoms c_a dE_xc[D_a]/dtheta - dE_xc[D_m]/dtheta at the converged
+densities (E_KS is stationary, so no density response enters).  This script converges every
+G2-1 molecule and atom once at the given weights (def2-TZVP, default grids, density fitting,
+the trainer's settings), takes J, and asks what ridge-regularised least squares on the
+training molecules predicts for molecules it did not see:
+
+    dtheta(mu) = argmin  mean_{m in train} (e_m + J_m dtheta)^2 + mu/2 |dtheta|^2
+
+(mu as the trainer's ``--mu``; large mu = short steps).  Two splits, both inside G2-1 (G2-2 is
+the test set and is never touched here):
+- the trainer's ``g2-1-3of4`` split: 41 molecules fitted, the 14 of ``G2_1_QUARTER`` predicted;
+- five-fold cross-validation over all 55 (fold k = molecules i with i % 5 == k, G2/97 order).
+and for several sets of trainable parameters (all layers, the output layer only, ...), since a
+smaller correction may transfer where the full network overfits 41 numbers with 20901 weights.
+
+The prediction is linear in dtheta: it is trustworthy only for steps of the size the trainer
+takes (stage 2q's first step, |dtheta| = 0.011, had a predicted/actual loss ratio of 0.997); the
+table lists |dtheta| so that larger ones can be discounted.
+
+    python benchmarks/xc_linear_generalisation.py [--weights FILE] [--threads 2] \\
+        [--cache runs/xc_jacobian.npz] [--warm-start CHECKPOINT]
+
+The per-system energies and gradients are cached in ``--cache`` (resumable).
+'''
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+
+import pyscf_ml  # noqa: F401  (registers the nn-* names)
+from pyscf_ml import weights as shipped
+from pyscf_ml.data import g2
+from pyscf_ml.data.xc_reference import G2_1_QUARTER, systems_of
+from pyscf_ml.train.frozen_density import FrozenSystem
+from pyscf_ml.train.scf_loop import SCFNotConverged, TrainingSystem, flat_grad
+from pyscf_ml.xc.forms import NagaiMLP, form_spec
+from pyscf_ml.xc.functional import NNFunctional
+from pyscf_ml.xc.nra_kernel import clear_kernel_cache
+from pyscf_ml.xc.registry import register_functional, unregister
+from pyscf_ml.xc.weights_io import load_state_dict
+
+MUS = [1e6, 1e5, 3e4, 1e4, 3e3, 1e3, 1e2]
+GROUPS = {'all': None, 'output layer (fc4)': ('fc4',), 'last two (fc3, fc4)': ('fc3', 'fc4'),
+          'input layer (fc1)': ('fc1',)}
+
+
+def converge(form, state, basis, cache, warm, molecules):
+    '''E_tot (Hartree) and dE_xc/dtheta at the SCF density of every molecule and its atoms,
+    with the network of state dict ``state``.'''
+    spec = form_spec(form)
+    net = NagaiMLP(spec.n_features).double()
+    net.load_state_dict(state)
+    done = dict(np.load(cache)) if os.path.exists(cache) else {}
+    xc_name = 'nn-linear-screen'
+    register_functional(NNFunctional(xc_name, spec.name, None, net.state_dict()), overwrite=True)
+    try:
+        for name in systems_of(molecules):
+            if f'{name}/e' in done:
+                continue
+            t0 = time.perf_counter()
+            s = TrainingSystem(name, g2.mole(name, basis), spec, xc_name, keep_kernel=False)
+            s.dm = warm.get(name)
+            s.run_scf()
+            frozen = FrozenSystem(s, net)
+            net.zero_grad()
+            frozen.energy(net).backward()
+            done[f'{name}/e'] = np.array(s.e_tot)
+            done[f'{name}/g'] = flat_grad(net).numpy()
+            np.savez(cache + '.tmp.npz', **done)
+            os.replace(cache + '.tmp.npz', cache)
+            print(f'{name}: {s.cycles} cycles, {time.perf_counter() - t0:.0f} s', flush=True)
+            del s, frozen
+            clear_kernel_cache()
+    finally:
+        unregister(xc_name)
+    return done, net
+
+
+def errors_and_jacobian(done, molecules):
+    '''AE - De (kcal/mol) and its theta-Jacobian (kcal/mol per unit theta) per molecule.'''
+    e, J = [], []
+    for m in molecules:
+        comp = g2.composition(m)
+        ae = sum(c * done[f'{a}/e'] for a, c in comp.items()) - done[f'{m}/e']
+        e.append(float(ae) * g2.HARTREE_TO_KCAL - g2.atomization_energy(m))
+        J.append((sum(c * done[f'{a}/g'] for a, c in comp.items()) - done[f'{m}/g'])
+                 * g2.HARTREE_TO_KCAL)
+    return np.array(e), np.array(J)
+
+
+def ridge_step(e, J, mu):
+    '''argmin mean (e + J d)^2 + mu/2 |d|^2  =  -J^T (J J^T + n mu/2 I)^-1 e.'''
+    n = len(e)
+    return -J.T @ np.linalg.solve(J @ J.T + 0.5 * n * mu * np.eye(n), e)
+
+
+def column_mask(net, names):
+    mask = []
+    for pname, p in net.named_parameters():
+        keep = names is None or pname.split('.')[0] in names
+        mask.append(np.full(p.numel(), keep))
+    return np.concatenate(mask)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--form', default='nn-nra')
+    p.add_argument('--weights', help='weight file (default: the shipped weights of --form)')
+    p.add_argument('--basis', default='def2-tzvp')
+    p.add_argument('--cache', default='runs/xc_jacobian.npz')
+    p.add_argument('--warm-start', help='a trainer checkpoint whose densities start the SCFs')
+    p.add_argument('--check-mu', default='',
+                   help='comma list of mu: apply the 3of4 ridge step (all parameters) and '
+                        'converge the held-out quarter at those weights, to compare the linear '
+                        'prediction with self-consistent errors')
+    p.add_argument('--threads', type=int, default=0)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    weight_file = args.weights or shipped.path(args.form.replace('-', '_') + '.pt')
+    warm = {}
+    if args.warm_start:
+        ckpt = torch.load(args.warm_start, weights_only=False)
+        warm = {k: v for d in (ckpt.get('held_dms') or {}, ckpt['dms'])
+                for k, v in d.items() if v is not None}
+    os.makedirs(os.path.dirname(os.path.abspath(args.cache)), exist_ok=True)
+    state = load_state_dict(weight_file, form_spec(args.form).name)
+    done, net = converge(args.form, state, args.basis, args.cache, warm,
+                         g2.molecule_names('G2-1'))
+    names = g2.molecule_names('G2-1')
+    e, J = errors_and_jacobian(done, names)
+    quarter = np.array([m in G2_1_QUARTER for m in names])
+    folds = np.arange(len(names)) % 5
+    print(f'\n# {args.form} {os.path.basename(weight_file)}, {args.basis}: G2-1 MAE at the '
+          f'weights {np.abs(e).mean():.3f} kcal/mol (held-out quarter {np.abs(e[quarter]).mean():.3f})')
+    print('Predicted MAE (kcal/mol) after the ridge step fitted on the training molecules, '
+          'linear in dtheta.')
+    print('| parameters | mu | ‖dθ‖ (3of4) | 3of4 train MAE | quarter MAE | 5-fold CV MAE |')
+    print('|---|---|---|---|---|---|')
+    for label, group in GROUPS.items():
+        cols = column_mask(net, group)
+        print(f'| {label} ({cols.sum()}) | no step | 0 | {np.abs(e[~quarter]).mean():.3f} | '
+              f'{np.abs(e[quarter]).mean():.3f} | {np.abs(e).mean():.3f} |')
+        for mu in MUS:
+            Jc = J[:, cols]
+            d = ridge_step(e[~quarter], Jc[~quarter], mu)
+            pred = e + Jc @ d
+            cv = np.empty_like(e)
+            for k in range(5):
+                dk = ridge_step(e[folds != k], Jc[folds != k], mu)
+                cv[folds == k] = e[folds == k] + Jc[folds == k] @ dk
+            print(f'| {label} | {mu:g} | {np.linalg.norm(d):.4f} | '
+                  f'{np.abs(pred[~quarter]).mean():.3f} | {np.abs(pred[quarter]).mean():.3f} | '
+                  f'{np.abs(cv).mean():.3f} |')
+    for mu in [float(m) for m in args.check_mu.split(',') if m]:
+        check_linearity(args, net, done, e, J, quarter, names, mu)
+
+
+def check_linearity(args, net, done, e, J, quarter, names, mu):
+    '''Self-consistent quarter errors at theta + dtheta(mu) against the linear prediction.'''
+    d = ridge_step(e[~quarter], J[~quarter], mu)
+    theta = torch.nn.utils.parameters_to_vector(net.parameters()).detach()
+    torch.nn.utils.vector_to_parameters(theta + torch.as_tensor(d), net.parameters())
+    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    torch.nn.utils.vector_to_parameters(theta, net.parameters())
+    warm = {}   # (the SCFs start from minao)
+    stem = os.path.splitext(args.cache)[0]
+    try:
+        moved, _ = converge(args.form, state, args.basis, f'{stem}_check_mu{mu:g}.npz', warm,
+                            G2_1_QUARTER)
+    except SCFNotConverged as err:   # a step that far breaks an SCF: no comparison to make
+        print(f'\n## Linearity check, mu {mu:g}, ‖dθ‖ {np.linalg.norm(d):.4f}: {err} '
+              f'(every step of the trainer's SCF ladder failed), so the linear prediction is not tested there')
+        return
+    quarter_names = [m for m, q in zip(names, quarter) if q]
+    e_scf, _ = errors_and_jacobian(moved, quarter_names)
+    pred = e[quarter] + J[quarter] @ d
+    print(f'\n## Linearity check, mu {mu:g}, ‖dθ‖ {np.linalg.norm(d):.4f}: quarter MAE '
+          f'linear {np.abs(pred).mean():.3f}, self-consistent {np.abs(e_scf).mean():.3f} '
+          f'(at the weights {np.abs(e[quarter]).mean():.3f})')
+    print('| molecule | at the weights | linear | self-consistent |')
+    print('|---|---|---|---|')
+    for m, a, b, c in zip(quarter_names, e[quarter], pred, e_scf):
+        print(f'| {m} | {a:+.2f} | {b:+.2f} | {c:+.2f} |')
+
+
+if __name__ == '__main__':
+    main()
