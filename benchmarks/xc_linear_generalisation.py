@@ -18,15 +18,18 @@ and for several sets of trainable parameters (all layers, the output layer only,
 smaller correction may transfer where the full network overfits 41 numbers with 20901 weights.
 
 The prediction is linear in dtheta: it is trustworthy only for steps of the size the trainer
-takes (stage 2q's first step, |dtheta| = 0.011, had a predicted/actual loss ratio of 0.997); the
-table lists |dtheta| so that larger ones can be discounted.
+takes (stage 2q's first step, |dtheta| = 0.011: actual over predicted loss decrease 0.997);
+the table lists |dtheta| so that larger ones can be discounted, and ``--check-mu`` measures
+where the linearisation stops holding.
 
     python benchmarks/xc_linear_generalisation.py [--weights FILE] [--threads 2] \\
         [--cache runs/xc_jacobian.npz] [--warm-start CHECKPOINT]
 
-The per-system energies and gradients are cached in ``--cache`` (resumable).
+The per-system energies and gradients are cached in ``--cache`` (resumable; the file records
+the weights' sha256, form and basis, and a cache of other weights is refused).
 '''
 import argparse
+import hashlib
 import os
 import time
 
@@ -38,7 +41,12 @@ from pyscf_ml import weights as shipped
 from pyscf_ml.data import g2
 from pyscf_ml.data.xc_reference import G2_1_QUARTER, systems_of
 from pyscf_ml.train.frozen_density import FrozenSystem
-from pyscf_ml.train.scf_loop import SCFNotConverged, TrainingSystem, flat_grad
+from pyscf_ml.train.scf_loop import (
+    SCFNotConverged,
+    TrainingSystem,
+    atomization_energies,
+    flat_grad,
+)
 from pyscf_ml.xc.forms import NagaiMLP, form_spec
 from pyscf_ml.xc.functional import NNFunctional
 from pyscf_ml.xc.nra_kernel import clear_kernel_cache
@@ -56,7 +64,11 @@ def converge(form, state, basis, cache, warm, molecules):
     spec = form_spec(form)
     net = NagaiMLP(spec.n_features).double()
     net.load_state_dict(state)
-    done = dict(np.load(cache)) if os.path.exists(cache) else {}
+    key = np.array(f'{form} {basis} {_state_hash(state)}')
+    done = dict(np.load(cache)) if os.path.exists(cache) else {'key': key}
+    if str(done.get('key')) != str(key):
+        raise SystemExit(f'{cache} holds another form, basis or weights ({done.get("key")}); '
+                         f'give another --cache')
     xc_name = 'nn-linear-screen'
     register_functional(NNFunctional(xc_name, spec.name, None, net.state_dict()), overwrite=True)
     try:
@@ -82,16 +94,24 @@ def converge(form, state, basis, cache, warm, molecules):
     return done, net
 
 
+def _state_hash(state):
+    '''sha256 (12 hex digits) of a state dict's tensors, in order.'''
+    h = hashlib.sha256()
+    for k, v in state.items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
 def errors_and_jacobian(done, molecules):
-    '''AE - De (kcal/mol) and its theta-Jacobian (kcal/mol per unit theta) per molecule.'''
-    e, J = [], []
-    for m in molecules:
-        comp = g2.composition(m)
-        ae = sum(c * done[f'{a}/e'] for a, c in comp.items()) - done[f'{m}/e']
-        e.append(float(ae) * g2.HARTREE_TO_KCAL - g2.atomization_energy(m))
-        J.append((sum(c * done[f'{a}/g'] for a, c in comp.items()) - done[f'{m}/g'])
-                 * g2.HARTREE_TO_KCAL)
-    return np.array(e), np.array(J)
+    '''AE - De (kcal/mol) and its theta-Jacobian (kcal/mol per unit theta) per molecule: the AE
+    is linear in the systems' energies, so the same sum gives both.'''
+    comp = {m: g2.composition(m) for m in molecules}
+    systems = systems_of(molecules)
+    ae = atomization_energies(comp, {n: done[f'{n}/e'] for n in systems}, g2.HARTREE_TO_KCAL)
+    jac = atomization_energies(comp, {n: done[f'{n}/g'] for n in systems}, g2.HARTREE_TO_KCAL)
+    e = np.array([float(ae[m]) - g2.atomization_energy(m) for m in molecules])
+    return e, np.array([jac[m] for m in molecules])
 
 
 def ridge_step(e, J, mu):
@@ -160,24 +180,25 @@ def main(argv=None):
                   f'{np.abs(pred[~quarter]).mean():.3f} | {np.abs(pred[quarter]).mean():.3f} | '
                   f'{np.abs(cv).mean():.3f} |')
     for mu in [float(m) for m in args.check_mu.split(',') if m]:
-        check_linearity(args, net, done, e, J, quarter, names, mu)
+        check_linearity(args, net, done, e, J, quarter, names, mu, warm)
 
 
-def check_linearity(args, net, done, e, J, quarter, names, mu):
-    '''Self-consistent quarter errors at theta + dtheta(mu) against the linear prediction.'''
+def check_linearity(args, net, done, e, J, quarter, names, mu, warm):
+    '''Self-consistent quarter errors at theta + dtheta(mu) against the linear prediction; the
+    SCFs start from the same densities as the Jacobian's, so that they find the same states.'''
     d = ridge_step(e[~quarter], J[~quarter], mu)
     theta = torch.nn.utils.parameters_to_vector(net.parameters()).detach()
     torch.nn.utils.vector_to_parameters(theta + torch.as_tensor(d), net.parameters())
     state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     torch.nn.utils.vector_to_parameters(theta, net.parameters())
-    warm = {}   # (the SCFs start from minao)
     stem = os.path.splitext(args.cache)[0]
     try:
         moved, _ = converge(args.form, state, args.basis, f'{stem}_check_mu{mu:g}.npz', warm,
                             G2_1_QUARTER)
     except SCFNotConverged as err:   # a step that far breaks an SCF: no comparison to make
         print(f'\n## Linearity check, mu {mu:g}, ‖dθ‖ {np.linalg.norm(d):.4f}: {err} '
-              f'(every step of the trainer's SCF ladder failed), so the linear prediction is not tested there')
+              "(every step of the trainer's SCF ladder failed), so the linear prediction is "
+              'not tested there')
         return
     quarter_names = [m for m, q in zip(names, quarter) if q]
     e_scf, _ = errors_and_jacobian(moved, quarter_names)

@@ -83,13 +83,23 @@ def _h2_references(basis):
 
 @pytest.mark.parametrize('form,weights_ed', [('nn-metagga', (1.0, 1e6)), ('nn-nra', (1.0, 1e6)),
                                              ('nn-metagga', (0.0, 1e6)), ('nn-nra', (1.0, 0.0))])
-def test_training_gradient_equals_finite_difference(form, weights_ed):
+def test_training_gradient_equals_finite_difference(form, weights_ed, monkeypatch):
     '''dL/dtheta . u against [L(theta + h u) - L(theta - h u)] / 2h, u a random unit vector.
     The weights make the density term comparable to (or, in the third case, all of) the loss.
-    The last case has no density term: no NN-NRA kernel is pinned, and the energy gradient is
-    taken from the kernel cached during each SCF.'''
+    The last case has no density term: no NN-NRA kernel is pinned, and with a one-entry kernel
+    cache each system's kernel is built once per round (its energy gradient is taken right
+    after its SCF, not after the other system's SCF has evicted the kernel).'''
     from pyscf_ml.xc import nra_kernel
-    nra_kernel.unpin_kernels()
+    monkeypatch.setattr(nra_kernel, '_PINNED', {})
+    monkeypatch.setattr(nra_kernel, '_CACHE', nra_kernel.OrderedDict())
+    monkeypatch.setattr(nra_kernel, '_CACHE_SIZE', 1)
+    builds = []
+    original_init = nra_kernel.NearRegionKernel.__init__
+
+    def counting_init(self, *args, **kwargs):
+        builds.append(1)
+        original_init(self, *args, **kwargs)
+    monkeypatch.setattr(nra_kernel.NearRegionKernel, '__init__', counting_init)
     refs = _h2_references('def2-svp')
     loss = SCFLoss(form, refs, grid_level=1, density_fit=False, conv_tol=1e-14,
                    energy_weight=weights_ed[0], density_weight=weights_ed[1])
@@ -103,6 +113,9 @@ def test_training_gradient_equals_finite_difference(form, weights_ed):
             assert parts['loss_density'] > 0.1 * value   # the density term is really tested
         else:
             assert not nra_kernel._PINNED and value > 0
+            builds.clear()
+            loss(net)
+            assert len(builds) == len(loss.systems) == 2
         grad = flat_grad(net).clone()
         torch.manual_seed(0)
         params = list(net.parameters())

@@ -124,7 +124,8 @@ def trust_region_step(loss_fn, net, state, mu_min=1e-3, max_iter=30):
     """One outer step from ``state`` = dict(loss, parts, mu[, model]) at theta_k (the network's
     parameters on entry): propose from the frozen-density model, run the SCF round at the
     proposal, accept or reject.  Returns (new state, accepted, info); on rejection ``net`` is
-    back at theta_k and the state keeps its model (the systems now hold the proposal's SCF)."""
+    back at theta_k and the state keeps its model (made from theta_k's round; the rejected
+    proposal's round does not change it)."""
     model = state.get('model') or FrozenDensityModel(loss_fn, net, state['parts'])
     predicted = propose(model, net, state['mu'], max_iter)
     decrease = state['loss'] - predicted

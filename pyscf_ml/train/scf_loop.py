@@ -74,7 +74,8 @@ class TrainingSystem:
         # NN-NRA's kernel takes ~0.5-2 GB per molecule: systems that need it only during and
         # right after their SCF (keep_kernel=False) leave it to the small LRU cache, which
         # rebuilds it once per SCF
-        self._pinned = pin_kernel(self.grids.coords) if spec.nonlocal_ and keep_kernel else None
+        if spec.nonlocal_ and keep_kernel:
+            pin_kernel(self.grids.coords)
         self.n_ref = None
         if dm_ref is not None:   # total reference density on the grid
             self.n_ref = torch.as_tensor(self.rows(np.asarray(dm_ref).sum(0))[0, 0])
@@ -85,10 +86,9 @@ class TrainingSystem:
 
     @property
     def kernel(self):
-        '''NN-NRA's near-region kernel of this grid (None for local forms).'''
-        if not self.spec.nonlocal_:
-            return None
-        return self._pinned if self._pinned is not None else get_kernel(self.grids.coords)
+        '''NN-NRA's near-region kernel of this grid (None for local forms): the pinned one,
+        or the cached one, built again if the cache has dropped it.'''
+        return get_kernel(self.grids.coords) if self.spec.nonlocal_ else None
 
     # ---- densities on the grid ------------------------------------------------------------
     def rows(self, dm):

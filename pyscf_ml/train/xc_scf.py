@@ -69,10 +69,11 @@ class SCFLoss:
             entry = meta['entries'][name]
             mol = gto.M(atom=entry['atom'], spin=entry['spin'], basis=basis, verbose=0)
             dm_ref = references['dm'][name] if name in self.molecules else None
-            # (only the density term's CPKS needs a kernel after the SCF round: without it the
-            # kernels are not pinned, so that dozens of molecules fit in memory)
+            # (only the molecules' density-term CPKS needs a kernel after the SCF round; the
+            # other kernels are not pinned, so that dozens of molecules fit in memory)
+            keep = bool(density_weight) and name in self.molecules
             system = TrainingSystem(name, mol, self.spec, self.xc_name, dm_ref, grid_level,
-                                    density_fit, conv_tol, keep_kernel=bool(density_weight))
+                                    density_fit, conv_tol, keep_kernel=keep)
             # the first SCF starts from the CCSD density, so that a degenerate ground state
             # lands in the same component as the reference (NO's unpaired pi electron: from
             # MINAO, KS picked the other pi orbital, same energy, 14x the density loss), and
