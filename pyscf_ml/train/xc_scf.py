@@ -95,9 +95,11 @@ class SCFLoss:
         energies, frozen = {}, {}
         for name, s in self.systems.items():
             energies[name] = s.run_scf()
-            # E_xc[D_s; theta] at this SCF density, taken while the grid's kernel is still
-            # cached: its theta-gradient is dE_KS/dtheta, and it is the frozen-density model
-            frozen[name] = FrozenSystem(s, net)
+            if grad:
+                # E_xc[D_s; theta] at this SCF density, taken while the grid's kernel is still
+                # cached: its theta-gradient is dE_KS/dtheta, and it is the frozen-density
+                # model (a value-only round needs neither)
+                frozen[name] = FrozenSystem(s, net)
         loss_e, err, dl_de = self.energy_loss(energies)
         nmol = len(self.molecules)
         if grad:

@@ -1,0 +1,60 @@
+'''benchmarks/xc_linear_generalisation.py: the maths of the linear screen.
+
+- Its atomization-energy Jacobian is the derivative of its AE errors (a finite difference of the
+  same function along a random direction), with the AE's sign and units.
+- Its ridge step is the stationary point of mean (e + J d)^2 + mu/2 |d|^2.
+'''
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip('ase')
+
+from pyscf_ml.data import g2  # noqa: E402
+
+SCRIPT = os.path.join(os.path.dirname(__file__), '..', 'benchmarks',
+                      'xc_linear_generalisation.py')
+
+
+@pytest.fixture(scope='module')
+def screen():
+    spec = importlib.util.spec_from_file_location('xc_linear_generalisation', SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_jacobian_is_the_derivative_of_the_errors(screen):
+    '''Energies linear in theta, E_s(theta) = E_s + g_s . theta: errors_and_jacobian's J must
+    equal the change of its own errors, and an AE that grows when the molecule's energy falls.'''
+    rng = np.random.default_rng(0)
+    molecules = ['H2O', 'NH3', 'CO']
+    systems = ['H2O', 'NH3', 'CO', 'H', 'N', 'O', 'C']
+    base = {n: -10 * rng.random() for n in systems}
+    grads = {n: rng.standard_normal(7) for n in systems}
+
+    def done_at(theta):
+        d = {f'{n}/e': np.array(base[n] + grads[n] @ theta) for n in systems}
+        d.update({f'{n}/g': grads[n] for n in systems})
+        return d
+    e0, J = screen.errors_and_jacobian(done_at(np.zeros(7)), molecules)
+    u = rng.standard_normal(7)
+    e1, _ = screen.errors_and_jacobian(done_at(1e-3 * u), molecules)
+    assert np.allclose((e1 - e0) / 1e-3, J @ u, rtol=1e-6, atol=1e-9)
+    # lowering the molecule's energy by 1 mHa raises its AE by 0.6275 kcal/mol
+    lowered = done_at(np.zeros(7))
+    lowered['H2O/e'] = lowered['H2O/e'] - 1e-3
+    e2, _ = screen.errors_and_jacobian(lowered, molecules)
+    assert e2[0] - e0[0] == pytest.approx(1e-3 * g2.HARTREE_TO_KCAL, rel=1e-9)
+    assert np.allclose(e2[1:], e0[1:])
+
+
+@pytest.mark.parametrize('mu', [1e-6, 1.0, 1e4])
+def test_ridge_step_is_the_minimiser(screen, mu):
+    rng = np.random.default_rng(1)
+    J, e = rng.standard_normal((8, 30)), rng.standard_normal(8)
+    d = screen.ridge_step(e, J, mu)
+    grad = 2 * J.T @ (e + J @ d) / len(e) + mu * d
+    assert np.abs(grad).max() < 1e-10 * max(1.0, np.abs(J.T @ e).max())
