@@ -23,7 +23,14 @@ the table lists |dtheta| so that larger ones can be discounted, and ``--check-mu
 where the linearisation stops holding.
 
     python benchmarks/xc_linear_generalisation.py [--weights FILE] [--threads 2] \\
-        [--cache runs/xc_jacobian.npz] [--warm-start CHECKPOINT]
+        [--cache runs/xc_jacobian.npz] [--warm-start CHECKPOINT] \\
+        [--density runs/data/xc_reference_g2-1-3of4.npz]
+
+``--density`` adds the trainer's density term (``--density-weight``): for every molecule of that
+xc-reference file (all must be training molecules of the split) one SCF from its CCSD density
+and one adjoint CPKS solve give L_m and dL_m/dtheta, which enter as the trainer's rank-one model
+(r_m + a_m . dtheta)^2.  A second table then lists the steps for several density weights, and
+the density term alone at the step lengths of the first.
 
 The per-system energies and gradients are cached in ``--cache`` (resumable; the file records
 the weights' sha256, form and basis, and a cache of other weights is refused).
@@ -94,6 +101,57 @@ def converge(form, state, basis, cache, warm, molecules):
     return done, net
 
 
+def density_gradients(form, state, basis, cache, reference_file):
+    '''The density term L_m = sum_g |w_g| (n_m,g - n^CCSD_m,g)^2 of every molecule of an
+    xc-reference file and dL_m/dtheta (adjoint CPKS, the trainer's code), at the SCF density of
+    the network of ``state``; every SCF starts from the CCSD density, as the trainer's first
+    round does.'''
+    from pyscf import gto
+
+    from pyscf_ml.train.xc_scf import load_reference
+    spec = form_spec(form)
+    net = NagaiMLP(spec.n_features).double()
+    net.load_state_dict(state)
+    references = load_reference(reference_file)
+    meta = references['meta']
+    if meta['basis'].lower() != basis.lower():
+        raise SystemExit(f'{reference_file} is in {meta["basis"]}, not {basis}')
+    key = np.array(f'density {form} {basis} {_state_hash(state)} '
+                   f'{os.path.basename(reference_file)}')
+    done = dict(np.load(cache)) if os.path.exists(cache) else {'key': key}
+    if str(done.get('key')) != str(key):
+        raise SystemExit(f'{cache} holds another form, basis, weights or reference '
+                         f'({done.get("key")}); give another --density-cache')
+    xc_name = 'nn-linear-screen'
+    register_functional(NNFunctional(xc_name, spec.name, None, net.state_dict()), overwrite=True)
+    try:
+        for name in meta['molecules']:
+            if f'{name}/L' in done:
+                continue
+            t0 = time.perf_counter()
+            entry = meta['entries'][name]
+            mol = gto.M(atom=entry['atom'], spin=entry['spin'], basis=basis, verbose=0)
+            dm_ref = np.asarray(references['dm'][name])
+            s = TrainingSystem(name, mol, spec, xc_name, dm_ref, keep_kernel=False)
+            s.dm = dm_ref.sum(0) if mol.spin == 0 else dm_ref
+            s.run_scf()
+            loss, dl_dd = s.density_loss()
+            net.zero_grad()
+            s.adjoint_term(net, s.density_response(net, dl_dd)).backward()
+            done[f'{name}/L'] = np.array(loss)
+            done[f'{name}/g'] = flat_grad(net).numpy()
+            done[f'{name}/e'] = np.array(s.e_tot)
+            np.savez(cache + '.tmp.npz', **done)
+            os.replace(cache + '.tmp.npz', cache)
+            print(f'{name}: density loss {loss:.3e}, {s.cycles} cycles, '
+                  f'{time.perf_counter() - t0:.0f} s', flush=True)
+            del s
+            clear_kernel_cache()
+    finally:
+        unregister(xc_name)
+    return done
+
+
 def _state_hash(state):
     '''sha256 (12 hex digits) of a state dict's tensors, in order.'''
     h = hashlib.sha256()
@@ -117,7 +175,35 @@ def errors_and_jacobian(done, molecules):
 def ridge_step(e, J, mu):
     '''argmin mean (e + J d)^2 + mu/2 |d|^2  =  -J^T (J J^T + n mu/2 I)^-1 e.'''
     n = len(e)
-    return -J.T @ np.linalg.solve(J @ J.T + 0.5 * n * mu * np.eye(n), e)
+    return stacked_ridge_step(e / np.sqrt(n), J / np.sqrt(n), mu)
+
+
+def stacked_ridge_step(b, M, mu):
+    '''argmin sum_i (b_i + M_i d)^2 + mu/2 |d|^2  =  -M^T (M M^T + mu/2 I)^-1 b.'''
+    return -M.T @ np.linalg.solve(M @ M.T + 0.5 * mu * np.eye(len(b)), b)
+
+
+def density_rows(loss, grad):
+    '''The trainer's rank-one model of each density term (``FrozenDensityModel``):
+    L_m(d) ~ (r_m + a_m . d)^2 with r_m = sqrt(L_m), a_m = g_m / (2 r_m), which has L_m's value
+    and gradient at d = 0.  Returns (r, A).'''
+    r = np.sqrt(loss)
+    return r, grad / (2 * r[:, None])
+
+
+def combined_step(e, J, r, A, density_weight, mu, energy_weight=1.0):
+    '''The trainer's loss, linearised:  energy_weight mean_m (e_m + J_m d)^2
+    + density_weight mean_m (r_m + A_m d)^2 + mu/2 |d|^2, minimised over d.'''
+    blocks_b, blocks_m = [], []
+    if energy_weight:
+        s = np.sqrt(energy_weight / len(e))
+        blocks_b.append(s * e)
+        blocks_m.append(s * J)
+    if density_weight:
+        s = np.sqrt(density_weight / len(r))
+        blocks_b.append(s * r)
+        blocks_m.append(s * A)
+    return stacked_ridge_step(np.concatenate(blocks_b), np.concatenate(blocks_m), mu)
 
 
 def column_mask(net, names):
@@ -140,6 +226,11 @@ def main(argv=None):
                    help='comma list of mu: apply the 3of4 ridge step (all parameters) and '
                         'converge the held-out quarter at those weights, to compare the linear '
                         'prediction with self-consistent errors')
+    p.add_argument('--density', metavar='REFERENCE',
+                   help='an xc-reference file (e.g. runs/data/xc_reference_g2-1-3of4.npz): '
+                        'add the density term of its molecules (CCSD densities) to the '
+                        'linearised loss, as the trainer\'s --density-weight does')
+    p.add_argument('--density-cache', default='runs/xc_density_gradients.npz')
     p.add_argument('--threads', type=int, default=0)
     args = p.parse_args(argv)
     if args.threads:
@@ -179,8 +270,55 @@ def main(argv=None):
             print(f'| {label} | {mu:g} | {np.linalg.norm(d):.4f} | '
                   f'{np.abs(pred[~quarter]).mean():.3f} | {np.abs(pred[quarter]).mean():.3f} | '
                   f'{np.abs(cv).mean():.3f} |')
+    if args.density:
+        density_table(args, state, done, names, e, J, quarter)
     for mu in [float(m) for m in args.check_mu.split(',') if m]:
         check_linearity(args, net, done, e, J, quarter, names, mu, warm)
+
+
+DENSITY_WEIGHTS = [1e3, 1e4, 1e5, 1e6, 1e7]
+STEP_NORMS = [0.002, 0.005, 0.011, 0.027]
+
+
+def density_table(args, state, done, names, e, J, quarter):
+    '''What adding the density term of the reference molecules (all of them trained on; they
+    must not include the held-out quarter) does to the predicted atomization energies.'''
+    dens = density_gradients(args.form, state, args.basis, args.density_cache, args.density)
+    molecules = sorted({k.split('/')[0] for k in dens if '/' in k}, key=names.index)
+    leaked = sorted(set(molecules) & set(G2_1_QUARTER))
+    if leaked:
+        raise SystemExit(f'{args.density} holds held-out molecules {leaked}')
+    # the same SCF solutions as the Jacobian's (another state would be another linearisation)
+    shift = max(abs(float(dens[f'{m}/e']) - float(done[f'{m}/e'])) for m in molecules)
+    r, A = density_rows(np.array([float(dens[f'{m}/L']) for m in molecules]),
+                        np.array([dens[f'{m}/g'] for m in molecules]))
+    train = ~quarter
+    print(f'\n## With the density term of the {len(molecules)} reference molecules '
+          f'({os.path.basename(args.density)})')
+    print(f'Largest |E_SCF - E_SCF(Jacobian)| over them: {shift:.1e} Ha.  Density loss at the '
+          f'weights: mean {np.mean(r ** 2):.3e} (sum_g |w_g| dn_g^2, e^2/bohr^3).')
+    print('Loss = mean AE error^2 (3of4) + density_weight * mean density loss; predicted MAE '
+          '(kcal/mol), density loss relative to the weights\' (rank-one model).')
+    print('| density weight | mu | ‖dθ‖ | 3of4 train MAE | quarter MAE | density loss ratio |')
+    print('|---|---|---|---|---|---|')
+
+    def row(label, mu, d):
+        pred = e + J @ d
+        ratio = np.sum((r + A @ d) ** 2) / np.sum(r ** 2)
+        print(f'| {label} | {mu:.3g} | {np.linalg.norm(d):.4f} | '
+              f'{np.abs(pred[train]).mean():.3f} | {np.abs(pred[quarter]).mean():.3f} | '
+              f'{ratio:.3f} |')
+    for w in [0.0] + DENSITY_WEIGHTS:
+        for mu in [1e5, 3e4, 1e4, 3e3]:
+            row(f'{w:g}', mu, combined_step(e[train], J[train], r, A, w, mu))
+    # the density term alone, at the step lengths of the rows above (mu found by bisection)
+    for target in STEP_NORMS:
+        lo, hi = -12.0, 12.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            d = combined_step(e[train], J[train], r, A, 1.0, 10 ** mid, energy_weight=0.0)
+            lo, hi = (mid, hi) if np.linalg.norm(d) > target else (lo, mid)
+        row('density only', 10 ** mid, d)
 
 
 def check_linearity(args, net, done, e, J, quarter, names, mu, warm):

@@ -58,3 +58,29 @@ def test_ridge_step_is_the_minimiser(screen, mu):
     d = screen.ridge_step(e, J, mu)
     grad = 2 * J.T @ (e + J @ d) / len(e) + mu * d
     assert np.abs(grad).max() < 1e-10 * max(1.0, np.abs(J.T @ e).max())
+
+
+def test_density_rows_match_the_loss_and_its_gradient(screen):
+    '''The rank-one model (r + a.d)^2 has each density term's value and gradient at d = 0.'''
+    rng = np.random.default_rng(2)
+    loss, grad = rng.random(4) * 1e-3, rng.standard_normal((4, 9))
+    r, A = screen.density_rows(loss, grad)
+    assert np.allclose(r ** 2, loss, rtol=1e-14)
+    assert np.allclose(2 * r[:, None] * A, grad, rtol=1e-14)
+
+
+@pytest.mark.parametrize('weights', [(1.0, 0.0), (1.0, 1e3), (0.0, 5.0)])
+def test_combined_step_is_the_minimiser(screen, weights):
+    '''energy_weight mean (e + J d)^2 + density_weight mean (r + A d)^2 + mu/2 |d|^2 is
+    stationary at the combined step, and without a density term it is the ridge step.'''
+    ew, dw = weights
+    rng = np.random.default_rng(3)
+    J, e = rng.standard_normal((6, 20)), rng.standard_normal(6)
+    A, r = rng.standard_normal((3, 20)), rng.random(3)
+    mu = 0.7
+    d = screen.combined_step(e, J, r, A, dw, mu, energy_weight=ew)
+    grad = (2 * ew * J.T @ (e + J @ d) / len(e) + 2 * dw * A.T @ (r + A @ d) / len(r)
+            + mu * d)
+    assert np.abs(grad).max() < 1e-10
+    if dw == 0:
+        assert np.allclose(d, screen.ridge_step(e, J, mu), atol=1e-14)
