@@ -37,6 +37,7 @@ the weights' sha256, form and basis, and a cache of other weights is refused).
 '''
 import argparse
 import hashlib
+import json
 import os
 import time
 
@@ -47,6 +48,7 @@ import pyscf_ml  # noqa: F401  (registers the nn-* names)
 from pyscf_ml import weights as shipped
 from pyscf_ml.data import g2
 from pyscf_ml.data.xc_reference import G2_1_QUARTER, systems_of
+from pyscf_ml.modelcard import sha256_of
 from pyscf_ml.train.frozen_density import FrozenSystem
 from pyscf_ml.train.scf_loop import (
     SCFNotConverged,
@@ -117,7 +119,7 @@ def density_gradients(form, state, basis, cache, reference_file):
     if meta['basis'].lower() != basis.lower():
         raise SystemExit(f'{reference_file} is in {meta["basis"]}, not {basis}')
     key = np.array(f'density {form} {basis} {_state_hash(state)} '
-                   f'{os.path.basename(reference_file)}')
+                   f'{os.path.basename(reference_file)} {sha256_of(reference_file)[:12]}')
     done = dict(np.load(cache)) if os.path.exists(cache) else {'key': key}
     if str(done.get('key')) != str(key):
         raise SystemExit(f'{cache} holds another form, basis, weights or reference '
@@ -187,6 +189,8 @@ def density_rows(loss, grad):
     '''The trainer's rank-one model of each density term (``FrozenDensityModel``):
     L_m(d) ~ (r_m + a_m . d)^2 with r_m = sqrt(L_m), a_m = g_m / (2 r_m), which has L_m's value
     and gradient at d = 0.  Returns (r, A).'''
+    if np.any(loss <= 0):   # (the trainer drops such terms; here that would be a silent gap)
+        raise ValueError('a density term is zero: no rank-one model')
     r = np.sqrt(loss)
     return r, grad / (2 * r[:, None])
 
@@ -194,6 +198,8 @@ def density_rows(loss, grad):
 def combined_step(e, J, r, A, density_weight, mu, energy_weight=1.0):
     '''The trainer's loss, linearised:  energy_weight mean_m (e_m + J_m d)^2
     + density_weight mean_m (r_m + A_m d)^2 + mu/2 |d|^2, minimised over d.'''
+    if not (energy_weight or density_weight):
+        raise ValueError('no loss term: energy_weight and density_weight are both 0')
     blocks_b, blocks_m = [], []
     if energy_weight:
         s = np.sqrt(energy_weight / len(e))
@@ -280,16 +286,31 @@ DENSITY_WEIGHTS = [1e3, 1e4, 1e5, 1e6, 1e7]
 STEP_NORMS = [0.002, 0.005, 0.011, 0.027]
 
 
+def check_density_molecules(listed, training):
+    '''The molecules of the density term must be exactly the training molecules of the split:
+    a held-out one would leak into the fit, and the trainer averages both terms over the same
+    molecules.  Returns them in the order of ``training``.'''
+    leaked = sorted(set(listed) - set(training))
+    missing = sorted(set(training) - set(listed))
+    if leaked or missing:
+        raise SystemExit(f'the density reference must hold exactly the {len(training)} training '
+                         f'molecules: not training molecules {leaked}, missing {missing}')
+    return list(training)
+
+
 def density_table(args, state, done, names, e, J, quarter):
     '''What adding the density term of the reference molecules (all of them trained on; they
     must not include the held-out quarter) does to the predicted atomization energies.'''
+    with np.load(args.density) as z:
+        listed = json.loads(str(z['meta']))['molecules']
+    molecules = check_density_molecules(listed, [m for m, q in zip(names, quarter) if not q])
     dens = density_gradients(args.form, state, args.basis, args.density_cache, args.density)
-    molecules = sorted({k.split('/')[0] for k in dens if '/' in k}, key=names.index)
-    leaked = sorted(set(molecules) & set(G2_1_QUARTER))
-    if leaked:
-        raise SystemExit(f'{args.density} holds held-out molecules {leaked}')
-    # the same SCF solutions as the Jacobian's (another state would be another linearisation)
+    # the same SCF solutions as the Jacobian's (another state would be another linearisation;
+    # equal energies are necessary for that, not sufficient)
     shift = max(abs(float(dens[f'{m}/e']) - float(done[f'{m}/e'])) for m in molecules)
+    if shift > 1e-6:
+        raise SystemExit(f'the density SCFs found other states than the Jacobian\'s (energies '
+                         f'differ by up to {shift:.1e} Ha): give both the same --warm-start')
     r, A = density_rows(np.array([float(dens[f'{m}/L']) for m in molecules]),
                         np.array([dens[f'{m}/g'] for m in molecules]))
     train = ~quarter

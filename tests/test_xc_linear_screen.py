@@ -3,6 +3,11 @@
 - Its atomization-energy Jacobian is the derivative of its AE errors (a finite difference of the
   same function along a random direction), with the AE's sign and units.
 - Its ridge step is the stationary point of mean (e + J d)^2 + mu/2 |d|^2.
+- Its density rows are the trainer's rank-one model (``FrozenDensityModel``) with the trainer's
+  scaling, and the combined step minimises energy term + density term + mu/2 |d|^2.
+- Its density term must come from exactly the split's training molecules.
+(The density gradients themselves come from the trainer's adjoint code, whose gradient
+``tests/test_xc_scf_training.py`` checks against a finite difference.)
 '''
 import importlib.util
 import os
@@ -84,3 +89,40 @@ def test_combined_step_is_the_minimiser(screen, weights):
     assert np.abs(grad).max() < 1e-10
     if dw == 0:
         assert np.allclose(d, screen.ridge_step(e, J, mu), atol=1e-14)
+
+
+def test_density_rows_are_the_trainers_model(screen):
+    '''With SCFLoss's scaling (terms stored as (w/n L_m, w/n g_m)), FrozenDensityModel's density
+    part at theta_k + d equals w/n sum_m (r_m + a_m . d)^2 from the screen's rows.'''
+    import torch
+
+    from pyscf_ml.train.frozen_density import FrozenDensityModel
+
+    class NoEnergy:
+        def energy_loss(self, energies):
+            return 0.0, {}, {}
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2).double()
+    nparam = sum(p.numel() for p in net.parameters())
+    rng = np.random.default_rng(4)
+    w, loss, grad = 50.0, rng.random(3) * 1e-3, rng.standard_normal((3, nparam)) * 1e-3
+    n = len(loss)
+    terms = {f'm{k}': (w / n * loss[k], torch.as_tensor(w / n * grad[k])) for k in range(n)}
+    model = FrozenDensityModel(NoEnergy(), net, dict(frozen={}, density_terms=terms))
+    d = rng.standard_normal(nparam) * 1e-2
+    theta = torch.nn.utils.parameters_to_vector(net.parameters()).detach()
+    torch.nn.utils.vector_to_parameters(theta + torch.as_tensor(d), net.parameters())
+    r, A = screen.density_rows(loss, grad)
+    assert model(net, grad=False) == pytest.approx(w / n * np.sum((r + A @ d) ** 2), rel=1e-12)
+
+
+def test_density_molecules_must_be_the_training_set(screen):
+    training = ['CH4', 'H2O', 'CO']
+    assert screen.check_density_molecules(['CO', 'CH4', 'H2O'], training) == training
+    with pytest.raises(SystemExit, match='not training molecules .*NH3'):
+        screen.check_density_molecules(['CO', 'CH4', 'H2O', 'NH3'], training)
+    with pytest.raises(SystemExit, match='missing .*H2O'):
+        screen.check_density_molecules(['CO', 'CH4'], training)
+    with pytest.raises(ValueError, match='both 0'):
+        screen.combined_step(np.ones(2), np.ones((2, 3)), np.ones(1), np.ones((1, 3)), 0.0, 1.0,
+                             energy_weight=0.0)
