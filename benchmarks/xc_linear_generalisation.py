@@ -71,13 +71,8 @@ def converge(form, state, basis, cache, warm, molecules):
     '''E_tot (Hartree) and dE_xc/dtheta at the SCF density of every molecule and its atoms,
     with the network of state dict ``state``.'''
     spec = form_spec(form)
-    net = NagaiMLP(spec.n_features).double()
-    net.load_state_dict(state)
-    key = np.array(f'{form} {basis} {_state_hash(state)}')
-    done = dict(np.load(cache)) if os.path.exists(cache) else {'key': key}
-    if str(done.get('key')) != str(key):
-        raise SystemExit(f'{cache} holds another form, basis or weights ({done.get("key")}); '
-                         f'give another --cache')
+    net = _network(spec, state)
+    done = _open_cache(cache, f'{form} {basis} {_state_hash(state)}', '--cache')
     xc_name = 'nn-linear-screen'
     register_functional(NNFunctional(xc_name, spec.name, None, net.state_dict()), overwrite=True)
     try:
@@ -112,18 +107,14 @@ def density_gradients(form, state, basis, cache, reference_file):
 
     from pyscf_ml.train.xc_scf import load_reference
     spec = form_spec(form)
-    net = NagaiMLP(spec.n_features).double()
-    net.load_state_dict(state)
+    net = _network(spec, state)
     references = load_reference(reference_file)
     meta = references['meta']
     if meta['basis'].lower() != basis.lower():
         raise SystemExit(f'{reference_file} is in {meta["basis"]}, not {basis}')
-    key = np.array(f'density {form} {basis} {_state_hash(state)} '
-                   f'{os.path.basename(reference_file)} {sha256_of(reference_file)[:12]}')
-    done = dict(np.load(cache)) if os.path.exists(cache) else {'key': key}
-    if str(done.get('key')) != str(key):
-        raise SystemExit(f'{cache} holds another form, basis, weights or reference '
-                         f'({done.get("key")}); give another --density-cache')
+    done = _open_cache(cache, f'density {form} {basis} {_state_hash(state)} '
+                       f'{os.path.basename(reference_file)} {sha256_of(reference_file)[:12]}',
+                       '--density-cache')
     xc_name = 'nn-linear-screen'
     register_functional(NNFunctional(xc_name, spec.name, None, net.state_dict()), overwrite=True)
     try:
@@ -151,6 +142,22 @@ def density_gradients(form, state, basis, cache, reference_file):
             clear_kernel_cache()
     finally:
         unregister(xc_name)
+    return done
+
+
+def _network(spec, state):
+    net = NagaiMLP(spec.n_features).double()
+    net.load_state_dict(state)
+    return net
+
+
+def _open_cache(cache, key, option):
+    '''The cached results in ``cache`` (a new one if absent), refused if made for another key
+    (form, basis, weights and, for density terms, the reference file).'''
+    done = dict(np.load(cache)) if os.path.exists(cache) else {'key': np.array(key)}
+    if str(done.get('key')) != key:
+        raise SystemExit(f'{cache} was made for {done.get("key")}, not {key}; give another '
+                         f'{option}')
     return done
 
 
