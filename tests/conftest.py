@@ -1,3 +1,4 @@
+import importlib.util
 import os
 
 import pytest
@@ -7,6 +8,15 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared'))
 NAGAI_DIR = os.path.join(SHARED, 'reference', 'nagai2020')
+BENCHMARKS = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', 'benchmarks'))
+
+
+def load_benchmark_script(name):
+    '''benchmarks/<name>.py as a module (the scripts are not part of the package).'''
+    spec = importlib.util.spec_from_file_location(name, os.path.join(BENCHMARKS, name + '.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 '''benchmarks/g2_atomization.py: its SCF equals plain PySCF, its AE is the textbook formula, the
 retry ladder retries and reports, failures are reported and get no AE, a rerun resumes.'''
 import csv
-import importlib.util
 import math
 import os
 
@@ -9,20 +8,17 @@ import pytest
 
 pytest.importorskip('ase')
 
+from conftest import load_benchmark_script
 from pyscf import dft
 
 from pyscf_ml.data import g2
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.join(HERE, '..', 'benchmarks', 'g2_atomization.py')
 
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location('g2_atomization', SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark_script('g2_atomization')
 
 
 @pytest.fixture(scope='module')

@@ -9,26 +9,19 @@
 (The density gradients themselves come from the trainer's adjoint code, whose gradient
 ``tests/test_xc_scf_training.py`` checks against a finite difference.)
 '''
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 
 pytest.importorskip('ase')
 
-from pyscf_ml.data import g2  # noqa: E402
+from conftest import load_benchmark_script  # noqa: E402
 
-SCRIPT = os.path.join(os.path.dirname(__file__), '..', 'benchmarks',
-                      'xc_linear_generalisation.py')
+from pyscf_ml.data import g2  # noqa: E402
 
 
 @pytest.fixture(scope='module')
 def screen():
-    spec = importlib.util.spec_from_file_location('xc_linear_generalisation', SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark_script('xc_linear_generalisation')
 
 
 def test_jacobian_is_the_derivative_of_the_errors(screen):
