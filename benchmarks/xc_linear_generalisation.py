@@ -45,7 +45,6 @@ import numpy as np
 import torch
 
 import pyscf_ml  # noqa: F401  (registers the nn-* names)
-from pyscf_ml import weights as shipped
 from pyscf_ml.data import g2
 from pyscf_ml.data.xc_reference import G2_1_QUARTER, systems_of
 from pyscf_ml.modelcard import sha256_of
@@ -59,7 +58,7 @@ from pyscf_ml.train.scf_loop import (
 from pyscf_ml.xc.forms import NagaiMLP, form_spec
 from pyscf_ml.xc.functional import NNFunctional
 from pyscf_ml.xc.nra_kernel import clear_kernel_cache
-from pyscf_ml.xc.registry import register_functional, unregister
+from pyscf_ml.xc.registry import lookup, register_functional, unregister
 from pyscf_ml.xc.weights_io import load_state_dict
 
 MUS = [1e6, 1e5, 3e4, 1e4, 3e3, 1e3, 1e2]
@@ -88,8 +87,7 @@ def converge(form, state, basis, cache, warm, molecules):
             frozen.energy(net).backward()
             done[f'{name}/e'] = np.array(s.e_tot)
             done[f'{name}/g'] = flat_grad(net).numpy()
-            np.savez(cache + '.tmp.npz', **done)
-            os.replace(cache + '.tmp.npz', cache)
+            _save_cache(cache, done)
             print(f'{name}: {s.cycles} cycles, {time.perf_counter() - t0:.0f} s', flush=True)
             del s, frozen
             clear_kernel_cache()
@@ -134,8 +132,7 @@ def density_gradients(form, state, basis, cache, reference_file):
             done[f'{name}/L'] = np.array(loss)
             done[f'{name}/g'] = flat_grad(net).numpy()
             done[f'{name}/e'] = np.array(s.e_tot)
-            np.savez(cache + '.tmp.npz', **done)
-            os.replace(cache + '.tmp.npz', cache)
+            _save_cache(cache, done)
             print(f'{name}: density loss {loss:.3e}, {s.cycles} cycles, '
                   f'{time.perf_counter() - t0:.0f} s', flush=True)
             del s
@@ -159,6 +156,12 @@ def _open_cache(cache, key, option):
         raise SystemExit(f'{cache} was made for {done.get("key")}, not {key}; give another '
                          f'{option}')
     return done
+
+
+def _save_cache(cache, done):
+    '''Write the cache atomically: an interrupted run keeps the last complete one.'''
+    np.savez(cache + '.tmp.npz', **done)
+    os.replace(cache + '.tmp.npz', cache)
 
 
 def _state_hash(state):
@@ -248,7 +251,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    weight_file = args.weights or shipped.path(args.form.replace('-', '_') + '.pt')
+    weight_file = args.weights or lookup(args.form).weights_path
     warm = {}
     if args.warm_start:
         ckpt = torch.load(args.warm_start, weights_only=False)
