@@ -1,0 +1,83 @@
+'''Time of one training step of the Hamiltonian model against batch size, CPU and (when CUDA is
+present) GPU, side by side in one run.
+
+A step is what ``python -m pyscf_ml.train phisnet`` does per batch: forward over the batch,
+AO-loss, backward, Adam.  Conformers are the training split of a ``pyscf_ml.data phisnet``
+file; the model is new (its weights do not change the cost).  Three warm-up steps, then the
+mean of ``--repeat``.  The last column counts the aten ops that one step dispatches, a measure
+of launch overhead (on a GPU every one is at least one kernel launch or a host-side op).
+
+    python benchmarks/phisnet_step_time.py --data runs/data/water.pt [--batch 16 64 256]
+'''
+import argparse
+import time
+
+import torch
+
+from pyscf_ml.guess.model import HamiltonianModel
+from pyscf_ml.train.phisnet import (DEF2SVP_SHELLS, add_residual_targets, batch_fock, batch_loss,
+                                    load_samples, to_tensors)
+
+
+def step_time(samples, batch, device, mul, layers, repeat):
+    data = to_tensors(samples[:batch], torch.float32, device)
+    elements = sorted({int(z) for s in samples for z in s['Z']})
+    torch.manual_seed(0)
+    model = HamiltonianModel({z: DEF2SVP_SHELLS[z] for z in elements}, mul=mul,
+                             num_layers=layers).float().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def step():
+        loss = batch_loss(batch_fock(model, data), data, 0.)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+
+    for _ in range(3):
+        step()
+    sync()
+    t = time.perf_counter()
+    for _ in range(repeat):
+        step()
+    sync()
+    seconds = (time.perf_counter() - t) / repeat
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        step()
+        sync()
+    n_ops = sum(1 for e in prof.events() if e.name.startswith('aten::') and e.cpu_parent is None)
+    return seconds, n_ops
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data', required=True, help='a pyscf_ml.data phisnet file')
+    p.add_argument('--batch', type=int, nargs='+', default=[16, 64, 256])
+    p.add_argument('--mul', type=int, default=32)
+    p.add_argument('--layers', type=int, default=3)
+    p.add_argument('--repeat', type=int, default=5)
+    args = p.parse_args(argv)
+    samples = [s for s in add_residual_targets(load_samples([args.data])) if s['split'] == 'train']
+    need = max(args.batch)
+    if len(samples) < need:
+        raise SystemExit(f'{args.data} has {len(samples)} training conformers; --batch needs {need}')
+    devices = [torch.device('cpu')] + ([torch.device('cuda')] if torch.cuda.is_available() else [])
+    print(f'mul {args.mul}, {args.layers} layers, torch {torch.__version__}, '
+          f'{torch.get_num_threads()} CPU threads'
+          + (f', {torch.cuda.get_device_name()}' if torch.cuda.is_available() else ''))
+    print('| device | batch | step (ms) | ms per conformer | aten ops per step |')
+    print('|---|---|---|---|---|')
+    for device in devices:
+        for b in args.batch:
+            sec, n_ops = step_time(samples, b, device, args.mul, args.layers, args.repeat)
+            print(f'| {device.type} | {b} | {sec * 1e3:.0f} | {sec * 1e3 / b:.1f} | {n_ops} |',
+                  flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
