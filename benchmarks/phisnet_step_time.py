@@ -15,20 +15,19 @@ import time
 import torch
 
 from pyscf_ml.guess.model import HamiltonianModel
-from pyscf_ml.train.phisnet import (DEF2SVP_SHELLS, add_residual_targets, batch_fock, batch_loss,
-                                    load_samples, to_tensors)
+from pyscf_ml.train import phisnet as trainer
 
 
 def step_time(samples, batch, device, mul, layers, repeat):
-    data = to_tensors(samples[:batch], torch.float32, device)
+    data = trainer.to_tensors(samples[:batch], torch.float32, device)
     elements = sorted({int(z) for s in samples for z in s['Z']})
     torch.manual_seed(0)
-    model = HamiltonianModel({z: DEF2SVP_SHELLS[z] for z in elements}, mul=mul,
+    model = HamiltonianModel({z: trainer.DEF2SVP_SHELLS[z] for z in elements}, mul=mul,
                              num_layers=layers).float().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
     def step():
-        loss = batch_loss(batch_fock(model, data), data, 0.)
+        loss = trainer.batch_loss(trainer.batch_fock(model, data), data, 0.)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -61,7 +60,8 @@ def main(argv=None):
     p.add_argument('--layers', type=int, default=3)
     p.add_argument('--repeat', type=int, default=5)
     args = p.parse_args(argv)
-    samples = [s for s in add_residual_targets(load_samples([args.data])) if s['split'] == 'train']
+    samples = trainer.add_residual_targets(trainer.load_samples([args.data]))
+    samples = [s for s in samples if s['split'] == 'train']
     need = max(args.batch)
     if len(samples) < need:
         raise SystemExit(f'{args.data} has {len(samples)} training conformers; --batch needs {need}')
