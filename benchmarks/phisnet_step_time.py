@@ -64,7 +64,8 @@ def main(argv=None):
     samples = [s for s in samples if s['split'] == 'train']
     need = max(args.batch)
     if len(samples) < need:
-        raise SystemExit(f'{args.data} has {len(samples)} training conformers; --batch needs {need}')
+        raise SystemExit(f'{args.data} has {len(samples)} training conformers; '
+                         f'--batch needs {need}')
     devices = [torch.device('cpu')] + ([torch.device('cuda')] if torch.cuda.is_available() else [])
     print(f'mul {args.mul}, {args.layers} layers, torch {torch.__version__}, '
           f'{torch.get_num_threads()} CPU threads'
