@@ -1,5 +1,5 @@
-'''Time of one training step of the Hamiltonian model against batch size, CPU and (when CUDA is
-present) GPU, side by side in one run.
+'''Time of one training step of the Hamiltonian model against batch size, and of one inference
+of the shipped models, on CPU and (when CUDA is present) GPU, side by side in one run.
 
 A step is what ``python -m pyscf_ml.train phisnet`` does per batch: forward over the batch,
 AO-loss, backward, Adam.  Conformers are the training split of a ``pyscf_ml.data phisnet``
@@ -7,14 +7,21 @@ file; the model is new (its weights do not change the cost).  Three warm-up step
 mean of ``--repeat``.  The last column counts the aten ops that one step dispatches, a measure
 of launch overhead (on a GPU every one is at least one kernel launch or a host-side op).
 
+Inference: ``HamiltonianModel.fock`` of a shipped model (float32, no gradients) on the built-in
+geometry of its molecule, three warm-up calls, then the mean of 20.
+
     python benchmarks/phisnet_step_time.py --data runs/data/water.pt [--batch 16 64 256]
+        [--inference water uracil]
 '''
 import argparse
 import time
 
 import torch
+from pyscf import gto
 
+from pyscf_ml.data.phisnet import GEOMETRIES
 from pyscf_ml.guess.model import HamiltonianModel
+from pyscf_ml.guess.predict import load_model
 from pyscf_ml.train import phisnet as trainer
 
 
@@ -51,6 +58,24 @@ def step_time(samples, batch, device, mul, layers, repeat):
     return seconds, n_ops
 
 
+def inference_time(name, device, repeat=20):
+    model = load_model(name).model.float().to(device).eval()
+    mol = gto.M(atom=GEOMETRIES[name], basis='def2-svp', verbose=0)
+    z = torch.as_tensor(mol.atom_charges(), device=device)
+    pos = torch.as_tensor(mol.atom_coords(), dtype=torch.float32, device=device)
+    with torch.no_grad():
+        for _ in range(3):
+            model.fock(z, pos)
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(repeat):
+            model.fock(z, pos)
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+    return (time.perf_counter() - t) / repeat
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,6 +84,8 @@ def main(argv=None):
     p.add_argument('--mul', type=int, default=32)
     p.add_argument('--layers', type=int, default=3)
     p.add_argument('--repeat', type=int, default=5)
+    p.add_argument('--inference', nargs='*', default=['water', 'uracil'],
+                   help='shipped per-molecule models to time inference of')
     args = p.parse_args(argv)
     samples = trainer.add_residual_targets(trainer.load_samples([args.data]))
     samples = [s for s in samples if s['split'] == 'train']
@@ -77,6 +104,14 @@ def main(argv=None):
             sec, n_ops = step_time(samples, b, device, args.mul, args.layers, args.repeat)
             print(f'| {device.type} | {b} | {sec * 1e3:.0f} | {sec * 1e3 / b:.1f} | {n_ops} |',
                   flush=True)
+    if args.inference:
+        print()
+        print('| device | model (its molecule) | inference (ms) |')
+        print('|---|---|---|')
+        for device in devices:
+            for name in args.inference:
+                sec = inference_time(name, device)
+                print(f'| {device.type} | {name} | {sec * 1e3:.1f} |', flush=True)
     return 0
 
 

@@ -83,6 +83,21 @@ def test_batch_equals_single(model):
     assert np.abs(fb - _fock(model, mol_b)).max() < 1e-12
 
 
+def test_heads_in_one_call_equal_each_head_alone(model):
+    '''The per-element and per-element-pair readouts run as one call with per-row weights;
+    each row must get exactly what its own head gives it.'''
+    rng = torch.Generator().manual_seed(3)
+    for heads in (model.head_site, model.head_pair):
+        x = torch.randn(2 * len(heads) + 1, model.irreps_pair.dim, generator=rng,
+                        dtype=torch.float64)
+        kind = torch.arange(len(x)) % len(heads)
+        got = model._heads(heads, x, kind)
+        want = torch.stack([heads[int(k)](row) for row, k in zip(x, kind)])
+        want = want @ model.cg.T * model.out_scale
+        assert torch.allclose(got, want, atol=1e-12, rtol=0)
+        assert got.abs().max() > 1e-2          # the heads' weights are not zero here
+
+
 def test_unknown_element_raises(model):
     with pytest.raises(ValueError, match='element'):
         model(torch.as_tensor([7, 1]), torch.zeros(2, 3, dtype=torch.float64) + torch.eye(3)[:2])

@@ -172,6 +172,20 @@ class HamiltonianModel(torch.nn.Module):
                 o3.Linear(self.irreps_pair, block_irreps, biases=True) for _ in range(nel))
             self.head_pair = torch.nn.ModuleList(
                 o3.Linear(self.irreps_pair, block_irreps, biases=True) for _ in range(nel * nel))
+            # the heads' maps applied in one call, each row with its own head's weights (no
+            # parameters of its own: the heads hold them). One call instead of one per element
+            # (pair) cuts the ops a step dispatches by ~40%; the step is launch-bound
+            # (benchmarks/results/phisnet_water_gpu.md).
+            # e3nn takes per-row weights but not per-row biases: those are added by hand at
+            # the heads' biased outputs (the scalar, 0e, entries, in order). Held in a tuple so
+            # that torch does not register it: it has no parameters and its forward reads none
+            # of its (empty) buffers, and registering them would change every weights file.
+            self._head_rows = (o3.Linear(self.irreps_pair, block_irreps,
+                                         internal_weights=False, shared_weights=False),)
+            bias_index = [i for s, (_, ir) in zip(block_irreps.slices(), block_irreps)
+                          if ir.is_scalar() for i in range(s.start, s.stop)]
+            assert len(bias_index) == self.head_pair[0].bias_numel
+            self.register_buffer('bias_index', torch.tensor(bias_index), persistent=False)
             # zero readouts: training starts from the baseline + on-site reference instead of
             # first unlearning random output (measured: ~6x lower error after 300 steps)
             with torch.no_grad():
@@ -224,19 +238,17 @@ class HamiltonianModel(torch.nn.Module):
                 + self.tp_dir(x[dst] + x[src], sh_pair, self.radial_dir(rad)))
         site = self.tp_site(x, x)
         ns = self.layout.size
-        nel = len(self.elements)
-        out_site = torch.zeros(len(z), ns * ns, dtype=pos.dtype, device=pos.device)
-        for e in range(nel):                             # loop over elements, not orbitals
-            sel = (el == e).nonzero(as_tuple=True)[0]
-            if len(sel):
-                out_site[sel] = self.head_site[e](site[sel]) @ self.cg.T * self.out_scale
-        out_pair = torch.zeros(len(src), ns * ns, dtype=pos.dtype, device=pos.device)
-        ptype = el[dst] * nel + el[src]
-        for t in torch.unique(ptype).tolist():           # ... and over element pairs
-            sel = (ptype == t).nonzero(as_tuple=True)[0]
-            out_pair[sel] = self.head_pair[t](pair[sel]) @ self.cg.T * self.out_scale
+        ptype = el[dst] * len(self.elements) + el[src]
+        out_site = self._heads(self.head_site, site, el)          # per element
+        out_pair = self._heads(self.head_pair, pair, ptype)       # per ordered element pair
         out_site = out_site.view(-1, ns, ns) + 0.5 * self.site_ref[el]
         return out_site, out_pair.view(-1, ns, ns), (dst, src)
+
+    def _heads(self, heads, x, kind):
+        '''Row r of ``x`` through ``heads[kind[r]]``, then into padded AO blocks.'''
+        out = self._head_rows[0](x, torch.stack([h.weight for h in heads])[kind])
+        out = out.index_add(1, self.bias_index, torch.stack([h.bias for h in heads])[kind])
+        return out @ self.cg.T * self.out_scale
 
     def assemble(self, z, site, pair, edges, mol_index=None):
         '''Symmetric padded matrices, one per molecule: F = M + M^T.'''
