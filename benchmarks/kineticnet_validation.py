@@ -7,7 +7,7 @@ compared on equal terms:
 
     python benchmarks/kineticnet_validation.py \\
         --data runs/ofdft_data/val.pt,runs/ofdft_data/lih_path_val.pt \\
-        --weights stage5=pyscf_ml/weights/kineticnet.pt stage7B=runs/kn7/B/kineticnet.pt
+        --weights shipped=pyscf_ml/weights/kineticnet.pt candidate=runs/kn7/B/kineticnet.pt
 '''
 import argparse
 

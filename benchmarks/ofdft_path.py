@@ -10,7 +10,7 @@ Two tables, for each KineticNet weight file given:
    ones: LiH at 1.45 and 1.75 Angstrom, H2 at 0.8, HeH+ at 0.9.
 
     python benchmarks/ofdft_path.py --data runs/ofdft_data/lih_path_test.pt \\
-        --weights stage2=runs/kineticnet2/kineticnet.pt stage5=pyscf_ml/weights/kineticnet.pt \\
+        --weights shipped=pyscf_ml/weights/kineticnet.pt candidate=runs/kn10/A/kineticnet.pt \\
         --out benchmarks/results/ofdft_path.md
 '''
 import argparse

@@ -10,7 +10,7 @@ of launch overhead (on a GPU every one is at least one kernel launch or a host-s
 Inference: ``HamiltonianModel.fock`` of a shipped model (float32, no gradients) on the built-in
 geometry of its molecule, three warm-up calls, then the mean of 20.
 
-    python benchmarks/phisnet_step_time.py --data runs/data/water.pt [--batch 16 64 256]
+    python benchmarks/phisnet_step_time.py --data runs/data/water_extra.pt [--batch 16 64 256]
         [--inference water uracil]
 '''
 import argparse

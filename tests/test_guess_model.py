@@ -88,6 +88,7 @@ def test_heads_in_one_call_equal_each_head_alone(model):
     each row must get exactly what its own head gives it.'''
     rng = torch.Generator().manual_seed(3)
     for heads in (model.head_site, model.head_pair):
+        assert all(h.bias.abs().min() > 0 for h in heads)   # the fixture perturbed the biases
         x = torch.randn(2 * len(heads) + 1, model.irreps_pair.dim, generator=rng,
                         dtype=torch.float64)
         kind = torch.arange(len(x)) % len(heads)

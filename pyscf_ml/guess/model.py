@@ -174,12 +174,12 @@ class HamiltonianModel(torch.nn.Module):
                 o3.Linear(self.irreps_pair, block_irreps, biases=True) for _ in range(nel * nel))
             # the heads' maps applied in one call, each row with its own head's weights (no
             # parameters of its own: the heads hold them). One call instead of one per element
-            # (pair) cuts the ops a step dispatches by ~40%; the step is launch-bound
+            # (pair) cuts the ops a training step dispatches by ~30%; the step is launch-bound
             # (benchmarks/results/phisnet_water_gpu.md).
             # e3nn takes per-row weights but not per-row biases: those are added by hand at
             # the heads' biased outputs (the scalar, 0e, entries, in order). Held in a tuple so
-            # that torch does not register it: it has no parameters and its forward reads none
-            # of its (empty) buffers, and registering them would change every weights file.
+            # that torch does not register it: it has no parameters, its forward uses none of
+            # its buffers, and registering them would change every weights file.
             self._head_rows = (o3.Linear(self.irreps_pair, block_irreps,
                                          internal_weights=False, shared_weights=False),)
             bias_index = [i for s, (_, ir) in zip(block_irreps.slices(), block_irreps)
