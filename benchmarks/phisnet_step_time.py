@@ -14,6 +14,7 @@ geometry of its molecule, three warm-up calls, then the mean of 20.
         [--inference water uracil]
 '''
 import argparse
+import copy
 import time
 
 import torch
@@ -23,6 +24,12 @@ from pyscf_ml.data.phisnet import GEOMETRIES
 from pyscf_ml.guess.model import HamiltonianModel
 from pyscf_ml.guess.predict import load_model
 from pyscf_ml.train import phisnet as trainer
+
+
+def _sync(device):
+    '''Wait for queued GPU work, so that a timer measures it.'''
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
 
 
 def step_time(samples, batch, device, mul, layers, repeat):
@@ -39,40 +46,35 @@ def step_time(samples, batch, device, mul, layers, repeat):
         loss.backward()
         opt.step()
 
-    def sync():
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-
     for _ in range(3):
         step()
-    sync()
+    _sync(device)
     t = time.perf_counter()
     for _ in range(repeat):
         step()
-    sync()
+    _sync(device)
     seconds = (time.perf_counter() - t) / repeat
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         step()
-        sync()
+        _sync(device)
     n_ops = sum(1 for e in prof.events() if e.name.startswith('aten::') and e.cpu_parent is None)
     return seconds, n_ops
 
 
 def inference_time(name, device, repeat=20):
-    model = load_model(name).model.float().to(device).eval()
+    # a copy: .float()/.to() act in place, and load_model's cached predictor must stay as loaded
+    model = copy.deepcopy(load_model(name).model).float().to(device).eval()
     mol = gto.M(atom=GEOMETRIES[name], basis='def2-svp', verbose=0)
     z = torch.as_tensor(mol.atom_charges(), device=device)
     pos = torch.as_tensor(mol.atom_coords(), dtype=torch.float32, device=device)
     with torch.no_grad():
         for _ in range(3):
             model.fock(z, pos)
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
+        _sync(device)
         t = time.perf_counter()
         for _ in range(repeat):
             model.fock(z, pos)
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
+        _sync(device)
     return (time.perf_counter() - t) / repeat
 
 
