@@ -74,7 +74,21 @@ SETS = {
                    'hydrogen_peroxide', 'hydrazine', 'methanimine', 'hydroxylamine',
                    'acetonitrile'],
     'heldout-hcno': ['methylamine', 'acetaldehyde', 'formamide'],
+    # More chemistry for the transferable model: the closed-shell H/C/N/O molecules of G2/97
+    # (geometries from ase, ``pip install -e '.[g2]'``) that are not above.  Left out: the
+    # held-out H3CNH2 and CH3CHO, ethanol (its own model's test set), singlet CH2 and O3
+    # (multireference), and the validation molecules below.
+    'g2-hcno': ['g2:' + n for n in (
+        'N2O', 'C3H4_C3v', 'C3H4_D2d', 'C3H4_C2v', 'C3H6_Cs', 'C3H6_D3h', 'C3H8', 'butadiene',
+        '2-butyne', 'methylenecyclopropane', 'bicyclobutane', 'cyclobutene', 'cyclobutane',
+        'isobutene', 'trans-butane', 'isobutane', 'C5H8', 'C6H6', 'CH3NO2', 'CH3ONO',
+        'HCOOCH3', 'CH3CONH2', 'CH2NHCH2', 'NCCN', 'CH3CH2NH2', 'H2CCO', 'CH2OCH2', 'OCHCHO',
+        'H2CCHCN', 'CH3COOH', 'C2H6CHOH', 'CH3CH2OCH3', 'C3H9N', 'C4H4NH', 'C5H5N')],
+    # Whole molecules for model selection (an amine, a ketone, an ether, an aromatic ring),
+    # never trained on: the transferable model is chosen for molecules it has not seen.
+    'g2-hcno-val': ['g2:' + n for n in ('C2H6NH', 'CH3COCH3', 'CH3OCH3', 'C4H4O')],
 }
+G2_PREFIX = 'g2:'
 BASIS = 'def2-svp'
 XC = 'pbe'
 
@@ -157,7 +171,8 @@ def build_parser():
     p = argparse.ArgumentParser(prog='python -m pyscf_ml.data phisnet', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--molecule', required=True,
-                   help='comma-separated names or a set (%s); names: %s'
+                   help='comma-separated names or a set (%s); names: %s, or g2:<name> '
+                   'for a closed-shell H/C/N/O molecule of G2/97 (needs ase)'
                    % (', '.join(SETS), ', '.join(sorted(GEOMETRIES))))
     p.add_argument('--n-conf', type=int, default=100, help='conformers per molecule')
     p.add_argument('--n-val', type=int, default=0, help='of which validation (model selection)')
@@ -170,13 +185,30 @@ def build_parser():
     return p
 
 
+def geometry(name):
+    '''Starting structure (Angstrom) of a built-in molecule or of ``g2:<ase G2/97 name>``.'''
+    if name.startswith(G2_PREFIX):
+        from pyscf_ml.data import g2
+        g2name = name[len(G2_PREFIX):]
+        if g2.spin(g2name) != 0 or not set(g2.composition(g2name)) <= {'H', 'C', 'N', 'O'}:
+            raise SystemExit(f'{name}: only closed-shell H/C/N/O molecules are supported')
+        return g2.atom_string(g2name)
+    return GEOMETRIES[name]
+
+
 def _names(spec):
     names = []
     for tok in spec.split(','):
         names.extend(SETS.get(tok.strip(), [tok.strip()]))
-    unknown = [n for n in names if n not in GEOMETRIES]
+    unknown = []
+    for n in names:
+        try:
+            geometry(n)
+        except KeyError:
+            unknown.append(n)
     if unknown:
-        raise SystemExit(f'unknown molecule(s) {unknown}; known: {sorted(GEOMETRIES)}')
+        raise SystemExit(f'unknown molecule(s) {unknown}; known: {sorted(GEOMETRIES)} and '
+                         f'{G2_PREFIX}<name> for closed-shell H/C/N/O molecules of G2/97')
     return names
 
 
@@ -198,7 +230,7 @@ def main(argv=None):
             continue
         if name not in state['plan']:
             # one conformer stream per molecule, independent of the others and of restarts
-            mol0 = gto.M(atom=GEOMETRIES[name], basis=BASIS, verbose=0)
+            mol0 = gto.M(atom=geometry(name), basis=BASIS, verbose=0)
             coords = relax(mol0)
             w2, modes, msq = normal_modes(mol0, coords)
             rng = np.random.default_rng([args.seed, k])
