@@ -42,6 +42,28 @@ def test_data_labels_are_converged_fock_matrices(h2_data):
     assert np.abs(s['fock'] @ dm @ ovlp - ovlp @ dm @ s['fock']).max() < 1e-5
 
 
+def test_g2_molecules_for_the_transferable_model():
+    pytest.importorskip('ase')
+    from pyscf_ml.data import g2
+    train = data_cli._names('g2-hcno')
+    val = data_cli._names('g2-hcno-val')
+    assert len(train) == 35 and len(val) == 4 and not set(train) & set(val)
+    g2names = {n[len(data_cli.G2_PREFIX):] for n in train + val}
+    # held-out molecules of the transferable model, and ethanol (its own model's test set),
+    # must not come back under their G2 names
+    assert not g2names & {'H3CNH2', 'CH3CHO', 'CH3CH2OH'}
+    for n in g2names:
+        mol = gto.M(atom=data_cli.geometry('g2:' + n), basis='def2-svp', verbose=0)
+        assert mol.spin == 0 and set(mol.elements) <= {'H', 'C', 'N', 'O'}
+        assert sorted(mol.elements) == sorted(g2.composition_order(n))
+    with pytest.raises(SystemExit, match='closed-shell'):
+        data_cli._names('g2:CH3')            # a radical
+    with pytest.raises(SystemExit, match='closed-shell'):
+        data_cli._names('g2:SiH4')           # not H/C/N/O
+    with pytest.raises(SystemExit, match='unknown'):
+        data_cli._names('g2:no-such-molecule')
+
+
 def test_train_resume_and_serve(h2_data, tmp_path):
     run = str(tmp_path / 'run')
     w = str(tmp_path / 'phisnet_h2.pt')
