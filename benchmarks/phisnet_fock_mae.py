@@ -11,6 +11,7 @@ to report.
 '''
 import argparse
 import copy
+import os
 
 import torch
 
@@ -25,21 +26,23 @@ def main(argv=None):
     p.add_argument('--split', choices=['train', 'val', 'test'], default='val')
     p.add_argument('--weights', nargs='+', required=True, help='tag=file pairs')
     args = p.parse_args(argv)
-    torch.set_num_threads(1)
-    samples = [s for s in add_residual_targets(load_samples(args.data))
-               if s['split'] == args.split]
+    weights = [spec.split('=', 1) for spec in args.weights]
+    tags = [w[0] for w in weights]
+    if any(len(w) != 2 for w in weights) or len(set(tags)) != len(tags):
+        p.error('--weights takes distinct tag=file pairs')
+    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
+    samples = add_residual_targets([s for s in load_samples(args.data)
+                                    if s['split'] == args.split])
     if not samples:
         raise SystemExit(f'no {args.split} samples in {args.data}')
     data = to_tensors(samples, torch.float32, torch.device('cpu'))
     results = {}
-    for spec in args.weights:
-        tag, path = spec.split('=', 1)
+    for tag, path in weights:
         # a copy: float() would change the loader's cached float64 model in place
         model = copy.deepcopy(load_model(path).model).float().cpu().eval()
         results[tag] = evaluate(model, data)
     names = sorted({s['name'] for s in samples})
     count = {n: sum(s['name'] == n for s in samples) for n in names}
-    tags = list(results)
     print(f'Fock MAE (uHa) on the {args.split} split of {", ".join(args.data)}\n')
     print('| molecule | n | ' + ' | '.join(tags) + ' |')
     print('|---|---|' + '---|' * len(tags))

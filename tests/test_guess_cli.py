@@ -42,26 +42,45 @@ def test_data_labels_are_converged_fock_matrices(h2_data):
     assert np.abs(s['fock'] @ dm @ ovlp - ovlp @ dm @ s['fock']).max() < 1e-5
 
 
-def test_g2_molecules_for_the_transferable_model():
+# G2/97 names of the built-in molecules (the same molecule must not enter twice)
+G2_ALIASES = {'H2': 'h2', 'CH4': 'methane', 'NH3': 'ammonia', 'H2O': 'water', 'HCN': 'hcn',
+              'CO': 'co', 'N2': 'n2', 'CO2': 'co2', 'H2CO': 'formaldehyde', 'CH3OH': 'methanol',
+              'C2H2': 'acetylene', 'C2H4': 'ethylene', 'C2H6': 'ethane', 'HCOOH': 'formic_acid',
+              'H2O2': 'hydrogen_peroxide', 'N2H4': 'hydrazine', 'CH3CN': 'acetonitrile',
+              'H3CNH2': 'methylamine', 'CH3CHO': 'acetaldehyde', 'CH3CH2OH': 'ethanol'}
+
+
+def test_g2_molecules_for_the_transferable_model(tmp_path):
     pytest.importorskip('ase')
-    from pyscf_ml.data import g2
     train = data_cli._names('g2-hcno')
     val = data_cli._names('g2-hcno-val')
     assert len(train) == 35 and len(val) == 4 and not set(train) & set(val)
     g2names = {n[len(data_cli.G2_PREFIX):] for n in train + val}
-    # held-out molecules of the transferable model, and ethanol (its own model's test set),
-    # must not come back under their G2 names
-    assert not g2names & {'H3CNH2', 'CH3CHO', 'CH3CH2OH'}
+    # no built-in molecule comes back under its G2 name: neither a training molecule twice,
+    # nor a held-out one (methylamine, acetaldehyde) or ethanol (its own model's test set)
+    assert not g2names & set(G2_ALIASES)
     for n in g2names:
         mol = gto.M(atom=data_cli.geometry('g2:' + n), basis='def2-svp', verbose=0)
-        assert mol.spin == 0 and set(mol.elements) <= {'H', 'C', 'N', 'O'}
-        assert sorted(mol.elements) == sorted(g2.composition_order(n))
-    with pytest.raises(SystemExit, match='closed-shell'):
-        data_cli._names('g2:CH3')            # a radical
-    with pytest.raises(SystemExit, match='closed-shell'):
-        data_cli._names('g2:SiH4')           # not H/C/N/O
-    with pytest.raises(SystemExit, match='unknown'):
-        data_cli._names('g2:no-such-molecule')
+        assert mol.nelectron % 2 == 0 and set(mol.elements) <= {'H', 'C', 'N', 'O'}
+        # Angstrom read as Angstrom: nearest neighbours are bonded (0.9-1.6 A)
+        d = np.linalg.norm(mol.atom_coords()[:, None] - mol.atom_coords()[None], axis=-1)
+        d = (d + np.eye(mol.natm) * 1e9).min(axis=1) * 0.529177
+        assert np.all((d > 0.9) & (d < 1.6)), (n, d)
+    for bad, why in [('g2:CH3', 'closed-shell'), ('g2:SiH4', 'closed-shell'),
+                     ('g2:H', 'not a molecule'), ('g2:no-such', 'not a molecule'),
+                     ('nonsense', 'unknown')]:
+        with pytest.raises(ValueError, match=why):
+            data_cli.geometry(bad)
+    out = str(tmp_path / 'v.pt')
+    with pytest.raises(SystemExit, match='validation molecules'):
+        data_cli.main(['--molecule', 'g2-hcno-val', '--n-conf', '2', '--n-val', '1',
+                       '--out', out])
+    # end to end: a G2 molecule through relaxation, sampling and labels
+    assert data_cli.main(['--molecule', 'g2:NCCN', '--n-conf', '2', '--n-val', '1',
+                          '--out', out]) == 0
+    samples = torch.load(out, weights_only=False)['samples']
+    assert [s['split'] for s in samples] in (['train', 'val'], ['val', 'train'])
+    assert all(sorted(s['Z'].tolist()) == [6, 6, 7, 7] for s in samples)
 
 
 def test_train_resume_and_serve(h2_data, tmp_path):

@@ -2,13 +2,17 @@
 
 ``python -m pyscf_ml.data phisnet --molecule ethanol --n-conf 100 --n-test 20 --out runs/data/ethanol.pt``
 
-Geometries need no download: each molecule starts from a built-in structure that is relaxed at
+Geometries need no download: each molecule starts from a built-in structure, or for
+``g2:<name>`` from the G2/97 geometry that ``ase`` ships, which is relaxed at
 HF/3-21G, then conformers are drawn by classical normal-mode sampling (HF/3-21G Hessian) at
 ``--temperature`` kelvin, as MD17 samples a 500 K trajectory.  Each conformer gets a tightly
 converged (``conv_tol`` 1e-10) PBE/def2-SVP Fock matrix in PySCF's AO order.  Splits
 (train/val/test) are fixed here, at generation time, so that held-out conformers never reach
 training or model selection; ``--held-out`` puts every conformer of the listed molecules in the
-test split (held-out molecules of the transferable model).  The output file is rewritten after
+test split (held-out molecules of the transferable model); the validation molecules of
+``g2-hcno-val`` must have all their conformers in the val split (``--n-val`` = ``--n-conf``).
+Each molecule's conformers come from the stream ``(--seed, its position in --molecule)``, so a
+file is reproduced by its exact command, set order included.  The output file is rewritten after
 every sample and a rerun with the same arguments continues where it stopped.
 '''
 import argparse
@@ -67,7 +71,9 @@ GEOMETRIES = {
                        H -0.36 -0.51 0.89; H -0.36 -0.51 -0.89''',
     'formamide': 'C 0 0 0; O 0.60 1.04 0; N 0.68 -1.18 0; H -1.10 0 0; H 1.69 -1.18 0; H 0.18 -2.05 0',
 }
-# Named sets for the transferable model: small H/C/N/O molecules, and molecules held out.
+G2_PREFIX = 'g2:'
+# Named sets for the transferable model: small H/C/N/O molecules, molecules held out (test),
+# G2/97 molecules for training, and whole molecules for validation.
 SETS = {
     'small-hcno': ['h2', 'methane', 'ammonia', 'water', 'hcn', 'co', 'n2', 'co2', 'formaldehyde',
                    'methanol', 'acetylene', 'ethylene', 'ethane', 'formic_acid',
@@ -78,7 +84,7 @@ SETS = {
     # (geometries from ase, ``pip install -e '.[g2]'``) that are not above.  Left out: the
     # held-out H3CNH2 and CH3CHO, ethanol (its own model's test set), singlet CH2 and O3
     # (multireference), and the validation molecules below.
-    'g2-hcno': ['g2:' + n for n in (
+    'g2-hcno': [G2_PREFIX + n for n in (
         'N2O', 'C3H4_C3v', 'C3H4_D2d', 'C3H4_C2v', 'C3H6_Cs', 'C3H6_D3h', 'C3H8', 'butadiene',
         '2-butyne', 'methylenecyclopropane', 'bicyclobutane', 'cyclobutene', 'cyclobutane',
         'isobutene', 'trans-butane', 'isobutane', 'C5H8', 'C6H6', 'CH3NO2', 'CH3ONO',
@@ -86,9 +92,8 @@ SETS = {
         'H2CCHCN', 'CH3COOH', 'C2H6CHOH', 'CH3CH2OCH3', 'C3H9N', 'C4H4NH', 'C5H5N')],
     # Whole molecules for model selection (an amine, a ketone, an ether, an aromatic ring),
     # never trained on: the transferable model is chosen for molecules it has not seen.
-    'g2-hcno-val': ['g2:' + n for n in ('C2H6NH', 'CH3COCH3', 'CH3OCH3', 'C4H4O')],
+    'g2-hcno-val': [G2_PREFIX + n for n in ('C2H6NH', 'CH3COCH3', 'CH3OCH3', 'C4H4O')],
 }
-G2_PREFIX = 'g2:'
 BASIS = 'def2-svp'
 XC = 'pbe'
 
@@ -108,6 +113,11 @@ def relax(mol, gtol=3e-4, maxiter=60):
 
     res = scipy.optimize.minimize(fun, mol.atom_coords().ravel(), jac=True, method='L-BFGS-B',
                                   options=dict(gtol=gtol, maxiter=maxiter))
+    if not res.success:
+        # still usable: conformers are drawn around it, soft/imaginary modes are clamped
+        print(f'warning: HF/3-21G relaxation of {mol.atom_symbol(0)}... ({mol.natm} atoms) '
+              f'stopped after {res.nit} steps, max |gradient| {abs(res.jac).max():.1e}: '
+              f'{res.message}', file=sys.stderr)
     return res.x.reshape(-1, 3)
 
 
@@ -186,29 +196,26 @@ def build_parser():
 
 
 def geometry(name):
-    '''Starting structure (Angstrom) of a built-in molecule or of ``g2:<ase G2/97 name>``.'''
-    if name.startswith(G2_PREFIX):
-        from pyscf_ml.data import g2
-        g2name = name[len(G2_PREFIX):]
-        if g2.spin(g2name) != 0 or not set(g2.composition(g2name)) <= {'H', 'C', 'N', 'O'}:
-            raise SystemExit(f'{name}: only closed-shell H/C/N/O molecules are supported')
-        return g2.atom_string(g2name)
-    return GEOMETRIES[name]
+    '''Starting structure (Angstrom) of a built-in molecule or of ``g2:<ase G2/97 name>``.
+    Raises ValueError for an unknown or unsupported name.'''
+    if not name.startswith(G2_PREFIX):
+        if name not in GEOMETRIES:
+            raise ValueError(f'unknown molecule {name!r}; known: {sorted(GEOMETRIES)} and '
+                             f'{G2_PREFIX}<name> for closed-shell H/C/N/O molecules of G2/97')
+        return GEOMETRIES[name]
+    from pyscf_ml.data import g2
+    g2name = name[len(G2_PREFIX):]
+    if g2name not in g2.molecule_names('all'):
+        raise ValueError(f'{name}: not a molecule of G2/97 (ase names, e.g. {G2_PREFIX}C3H8)')
+    if g2.spin(g2name) != 0 or not set(g2.composition(g2name)) <= {'H', 'C', 'N', 'O'}:
+        raise ValueError(f'{name}: only closed-shell H/C/N/O molecules are supported')
+    return g2.atom_string(g2name)
 
 
 def _names(spec):
     names = []
     for tok in spec.split(','):
         names.extend(SETS.get(tok.strip(), [tok.strip()]))
-    unknown = []
-    for n in names:
-        try:
-            geometry(n)
-        except KeyError:
-            unknown.append(n)
-    if unknown:
-        raise SystemExit(f'unknown molecule(s) {unknown}; known: {sorted(GEOMETRIES)} and '
-                         f'{G2_PREFIX}<name> for closed-shell H/C/N/O molecules of G2/97')
     return names
 
 
@@ -217,6 +224,15 @@ def main(argv=None):
     lib.num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     torch.set_num_threads(1)
     names = _names(args.molecule)
+    try:
+        geometries = {n: geometry(n) for n in names}
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    val_only = [n for n in names if n in SETS['g2-hcno-val']]
+    if val_only and (args.held_out or args.n_val != args.n_conf):
+        # they select the transferable model: a conformer of theirs in train or test leaks
+        raise SystemExit(f'{val_only} are validation molecules: generate them on their own '
+                         f'with --n-val equal to --n-conf')
     settings = dict(vars(args), log=None, out=None)
     state = load_checkpoint(args.out) or dict(settings=settings, samples=[], plan={})
     if state['settings'] != settings:
@@ -230,7 +246,7 @@ def main(argv=None):
             continue
         if name not in state['plan']:
             # one conformer stream per molecule, independent of the others and of restarts
-            mol0 = gto.M(atom=geometry(name), basis=BASIS, verbose=0)
+            mol0 = gto.M(atom=geometries[name], basis=BASIS, verbose=0)
             coords = relax(mol0)
             w2, modes, msq = normal_modes(mol0, coords)
             rng = np.random.default_rng([args.seed, k])
