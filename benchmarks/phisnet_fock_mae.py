@@ -10,8 +10,8 @@ rule for choosing weights names the split; use ``--split val`` for selection and
 to report.
 '''
 import argparse
-import copy
 import os
+import sys
 
 import torch
 
@@ -35,14 +35,16 @@ def main(argv=None):
                                     if s['split'] == args.split])
     if not samples:
         raise SystemExit(f'no {args.split} samples in {args.data}')
-    data = to_tensors(samples, torch.float32, torch.device('cpu'))
     results = {}
     for tag, path in weights:
-        # a copy: float() would change the loader's cached float64 model in place
-        model = copy.deepcopy(load_model(path).model).float().cpu().eval()
-        results[tag] = evaluate(model, data)
+        model = load_model(path).model          # float32, eval mode, on get_device()
+        device = next(model.parameters()).device
+        results[tag] = evaluate(model, to_tensors(samples, torch.float32, device))
     names = sorted({s['name'] for s in samples})
     count = {n: sum(s['name'] == n for s in samples) for n in names}
+    command = 'python benchmarks/phisnet_fock_mae.py ' + ' '.join(
+        sys.argv[1:] if argv is None else argv)
+    print(f'Command: `{command}`\n')
     print(f'Fock MAE (uHa) on the {args.split} split of {", ".join(args.data)}\n')
     print('| molecule | n | ' + ' | '.join(tags) + ' |')
     print('|---|---|' + '---|' * len(tags))

@@ -58,6 +58,7 @@ def test_g2_molecules_for_the_transferable_model(tmp_path):
     g2names = {n[len(data_cli.G2_PREFIX):] for n in train + val}
     # no built-in molecule comes back under its G2 name: neither a training molecule twice,
     # nor a held-out one (methylamine, acetaldehyde) or ethanol (its own model's test set)
+    assert set(G2_ALIASES.values()) <= set(data_cli.GEOMETRIES)
     assert not g2names & set(G2_ALIASES)
     for n in g2names:
         mol = gto.M(atom=data_cli.geometry('g2:' + n), basis='def2-svp', verbose=0)
@@ -75,6 +76,9 @@ def test_g2_molecules_for_the_transferable_model(tmp_path):
     with pytest.raises(SystemExit, match='validation molecules'):
         data_cli.main(['--molecule', 'g2-hcno-val', '--n-conf', '2', '--n-val', '1',
                        '--out', out])
+    with pytest.raises(SystemExit, match='validation molecules'):
+        data_cli.main(['--molecule', 'g2-hcno-val', '--n-conf', '3', '--n-val', '3',
+                       '--n-test', '1', '--out', out])
     # end to end: a G2 molecule through relaxation, sampling and labels
     assert data_cli.main(['--molecule', 'g2:NCCN', '--n-conf', '2', '--n-val', '1',
                           '--out', out]) == 0

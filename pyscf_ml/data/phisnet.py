@@ -98,7 +98,7 @@ BASIS = 'def2-svp'
 XC = 'pbe'
 
 
-def relax(mol, gtol=3e-4, maxiter=60):
+def relax(mol, gtol=3e-4, maxiter=60, label='molecule'):
     '''Cheap HF/3-21G relaxation with scipy's L-BFGS (no geometry optimiser is a dependency).'''
     mol = mol.copy()
     mol.basis = '3-21g'
@@ -115,7 +115,7 @@ def relax(mol, gtol=3e-4, maxiter=60):
                                   options=dict(gtol=gtol, maxiter=maxiter))
     if not res.success:
         # still usable: conformers are drawn around it, soft/imaginary modes are clamped
-        print(f'warning: HF/3-21G relaxation of {mol.atom_symbol(0)}... ({mol.natm} atoms) '
+        print(f'warning: HF/3-21G relaxation of {label} ({mol.natm} atoms) '
               f'stopped after {res.nit} steps, max |gradient| {abs(res.jac).max():.1e}: '
               f'{res.message}', file=sys.stderr)
     return res.x.reshape(-1, 3)
@@ -229,10 +229,10 @@ def main(argv=None):
     except ValueError as e:
         raise SystemExit(str(e)) from None
     val_only = [n for n in names if n in SETS['g2-hcno-val']]
-    if val_only and (args.held_out or args.n_val != args.n_conf):
+    if val_only and (args.held_out or args.n_val != args.n_conf or args.n_test):
         # they select the transferable model: a conformer of theirs in train or test leaks
         raise SystemExit(f'{val_only} are validation molecules: generate them on their own '
-                         f'with --n-val equal to --n-conf')
+                         f'with --n-val equal to --n-conf and no --n-test')
     settings = dict(vars(args), log=None, out=None)
     state = load_checkpoint(args.out) or dict(settings=settings, samples=[], plan={})
     if state['settings'] != settings:
@@ -247,7 +247,7 @@ def main(argv=None):
         if name not in state['plan']:
             # one conformer stream per molecule, independent of the others and of restarts
             mol0 = gto.M(atom=geometries[name], basis=BASIS, verbose=0)
-            coords = relax(mol0)
+            coords = relax(mol0, label=name)
             w2, modes, msq = normal_modes(mol0, coords)
             rng = np.random.default_rng([args.seed, k])
             conf = sample_conformers(coords, w2, modes, msq, args.n_conf, args.temperature, rng)
