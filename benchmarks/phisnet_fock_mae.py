@@ -16,7 +16,12 @@ import sys
 import torch
 
 from pyscf_ml.guess.predict import load_model
-from pyscf_ml.train.phisnet import add_residual_targets, evaluate, load_samples, to_tensors
+from pyscf_ml.train.phisnet import (
+    add_residual_targets,
+    evaluate,
+    load_samples,
+    to_tensors,
+)
 
 
 def main(argv=None):
