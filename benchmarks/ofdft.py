@@ -10,7 +10,7 @@ Kohn-Sham, and wall time against system size.  One run prints three tables::
    energy and density error against RKS with the same XC (LDA), basis (unc-cc-pvdz) and grid,
    for KineticNet, TF+1/9vW (classical baseline) and vW.
 3. Wall time of OF-DFT and RKS for linear H chains (density fitting in both), with the
-   exponent p of a fit t = c n^p over the largest sizes.
+   exponent p of a fit t = c n^p over the three largest sizes and the time ratio OF/RKS.
 4. Basis-set error of the representation rho = N psi^2.
 '''
 import argparse
@@ -189,14 +189,19 @@ def scaling(sizes, kinetics, learned_max):
             times[kin].append(time.perf_counter() - t0)
             conv = 'conv' if of.converged else 'NOT conv'
             row.append(f'{times[kin][-1]:.2f} ({of.niter} it, {conv})')
+            if kin == kinetics[0]:
+                row.append(f'{times[kin][-1] / times["RKS"][-1]:.2f}')
         rows.append(row)
         print(rows[-1], flush=True)
     ns = np.array(sizes, dtype=float)
     fit = ['fitted exponent p (t ~ n^p, last 3 sizes)', '', f'{_fit(ns, times["RKS"]):.2f}']
     fit += [f'{_fit(ns[:len(times[k])], times[k]):.2f}' for k in kinetics]
+    fit.insert(4, '')
     rows.append(fit)
     scaling.times = {k: (sizes[:len(v)], v, COLOURS[k]) for k, v in times.items()}
-    return table(['n(H)', 'nao', 'RKS time (s)'] + [f'OF {k} time (s)' for k in kinetics], rows)
+    head = ['n(H)', 'nao', 'RKS time (s)'] + [f'OF {k} time (s)' for k in kinetics]
+    head.insert(4, f'OF {kinetics[0]} / RKS')
+    return table(head, rows)
 
 
 def basis_error(level):
@@ -241,7 +246,7 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--heldout', default=os.path.join(ROOT, 'runs', 'ofdft_data', 'test.pt'))
     p.add_argument('--level', type=int, default=2, help='grid level (the training grid)')
-    p.add_argument('--sizes', default='4,8,16,24,32')
+    p.add_argument('--sizes', default='8,16,32,48,64,96')
     p.add_argument('--learned-max', type=int, default=16,
                    help='largest chain for KineticNet timings (its grid-atom edges grow fast)')
     p.add_argument('--quick', action='store_true', help='smaller scaling run')

@@ -16,47 +16,29 @@ import warnings
 
 import numpy as np
 import scipy.optimize
-from pyscf import df, dft, gto, lib, scf
+from pyscf import dft, gto, lib, scf
 from pyscf.lib import logger
 
 from pyscf_ml.ofdft import kinetic as kinetic_mod
+from pyscf_ml.ofdft.aogrid import SparseAOGrid
+from pyscf_ml.ofdft.coulomb import ScreenedDFJ
 
 
 class OFDFTWarning(UserWarning):
     '''The density optimisation did not converge.'''
 
 
-def _ao_blocks(of):
-    '''AO values (and first derivatives when needed) on the grid, cached by block.'''
-    if of._ao_cache is not None:
-        return of._ao_cache
-    mol, grids = of.mol, of.grids
-    deriv = 1 if of._xctype == 'GGA' else 0
-    ng = grids.weights.size
-    ncomp = 4 if deriv else 1
-    blk = max(64, int(of.max_memory * 1e6 / 8 / (ncomp * mol.nao) / 4))
-    blocks = []
-    for p0 in range(0, ng, blk):
-        p1 = min(ng, p0 + blk)
-        ao = dft.numint.eval_ao(mol, grids.coords[p0:p1], deriv=deriv)  # cart or sph
-        blocks.append((p0, p1, ao))
-    if ng * mol.nao * ncomp * 8 < of.max_memory * 1e6 / 2:   # keep AO values if they fit
-        of._ao_cache = blocks
-    return blocks
+def _ao_grid(of):
+    '''AO values (and first derivatives when needed) on the grid, made once per build.'''
+    if of._aogrid is None:
+        deriv = 1 if of._xctype == 'GGA' else 0
+        of._aogrid = SparseAOGrid(of.mol, of.grids.coords, deriv, of.max_memory, of.verbose)
+    return of._aogrid
 
 
 def psi_on_grid(of, a):
     '''psi (and grad psi for GGA) on the grid, shape (ng,) or (4, ng).'''
-    blocks = _ao_blocks(of)
-    gga = of._xctype == 'GGA'
-    ng = of.grids.weights.size
-    out = np.empty((4, ng) if gga else ng)
-    for p0, p1, ao in blocks:
-        if gga:
-            out[:, p0:p1] = ao @ a
-        else:
-            out[p0:p1] = ao @ a
-    return out
+    return _ao_grid(of).values(a)
 
 
 def rho_on_grid(of, a):
@@ -72,36 +54,12 @@ def rho_on_grid(of, a):
     return rho
 
 
-def _grid_fock_vec(of, a, v):
-    '''(F_grid a)_mu = sum_g w_g [v0 chi_mu psi + v1 . grad(chi_mu psi)] for the weighted
-    potential v (shape (ng,) or (4, ng)).'''
-    w = of.grids.weights
-    out = np.zeros(of.mol.nao)
-    for p0, p1, ao in _ao_blocks(of):
-        if v.ndim == 1:
-            psi = ao @ a
-            out += ao.T @ (w[p0:p1] * v[p0:p1] * psi)
-        else:
-            psi = ao @ a                                   # (4, nb)
-            vb = v[:, p0:p1] * w[p0:p1]
-            out += ao[0].T @ (vb[0] * psi[0] + np.einsum('xg,xg->g', vb[1:4], psi[1:4]))
-            out += np.einsum('xgi,xg->i', ao[1:4], vb[1:4] * psi[0])
-    return out
-
-
 def get_j(of, dm):
-    '''Coulomb matrix: exact (PySCF) or density fitted with the 3-index tensor kept in memory
-    (PySCF's DF get_j recomputes integrals for small systems: 10x slower here).'''
+    '''Coulomb matrix: exact (PySCF) or density fitted over screened atom pairs
+    (:mod:`pyscf_ml.ofdft.coulomb`).'''
     if of._df is None:
         return of._jmf.get_j(of.mol, dm)
-    nao = dm.shape[0]
-    dmtril = lib.pack_tril(dm + dm.T)       # off-diagonal pairs counted twice
-    idx = np.arange(nao)
-    dmtril[idx * (idx + 1) // 2 + idx] *= .5
-    vj = np.zeros_like(dmtril)
-    for cderi in of._df.loop():
-        vj += (cderi @ dmtril) @ cderi
-    return lib.unpack_tril(vj)
+    return of._df.get_j(dm)
 
 
 def energy_and_grad(of, a):
@@ -109,12 +67,16 @@ def energy_and_grad(of, a):
     mol = of.mol
     nelec = mol.nelectron
     s = a @ of._ovlp @ a
-    dm = nelec / s * np.outer(a, a)
-    vj = get_j(of, dm)
-    e_vw = of._kin.vw_coeff * np.einsum('ij,ji->', of._tmat, dm)
-    e_ne = np.einsum('ij,ji->', of._vnuc, dm)
-    e_j = .5 * np.einsum('ij,ji->', vj, dm)
-    fa = (of._kin.vw_coeff * of._tmat + of._vnuc + vj) @ a
+    ta = of._kin.vw_coeff * (of._tmat @ a)
+    va = of._vnuc @ a
+    e_vw = nelec / s * (a @ ta)
+    e_ne = nelec / s * (a @ va)
+    if of._df is None:
+        ja = get_j(of, nelec / s * np.outer(a, a)) @ a
+        e_j = .5 * nelec / s * (a @ ja)
+    else:    # D = N a a^T / s is rank one: no n_ao^2 density or Coulomb matrix needed
+        e_j, ja = of._df.rank_one(a, nelec / s)
+    fa = ta + va + ja
 
     rho = rho_on_grid(of, a)
     grid = of._grid_data
@@ -132,7 +94,7 @@ def energy_and_grad(of, a):
             v[0] += vxc[0]
     else:
         v += vxc[0]
-    fa += _grid_fock_vec(of, a, v)
+    fa += _ao_grid(of).fock_vec(a, v * of.grids.weights)
     grad = 2 * nelec / s * (fa - (a @ fa) / s * (of._ovlp @ a))
     comps = {'kinetic': e_vw + e_tg, 'kinetic_vw': e_vw, 'kinetic_grid': e_tg,
              'nuclear': e_ne, 'hartree': e_j, 'xc': e_xc, 'nuc_nuc': of.energy_nuc()}
@@ -143,12 +105,10 @@ def energy_and_grad(of, a):
 
 def fit_psi(of, dm):
     '''AO coefficients of psi = sqrt(rho / N) for a given density matrix (least squares).'''
-    rho = dft.numint.NumInt().get_rho(of.mol, dm, of.grids)
+    aogrid = _ao_grid(of)
+    rho = aogrid.density(dm)
     f = np.sqrt(np.maximum(rho, 0) / of.mol.nelectron)
-    b = np.zeros(of.mol.nao)
-    for p0, p1, ao in _ao_blocks(of):
-        ao0 = ao[0] if ao.ndim == 3 else ao
-        b += ao0.T @ (of.grids.weights[p0:p1] * f[p0:p1])
+    b = aogrid.project(of.grids.weights * f)
     return of._orth @ (of._orth.T @ b)   # S^-1 b within the non-redundant space
 
 
@@ -203,7 +163,7 @@ class OFDFT(lib.StreamObject):
         self.psi = None
         self.rho = None
         self.niter = 0
-        self._ao_cache = None
+        self._aogrid = None
         self._built = False
 
     # ------------------------------------------------------------------ set-up
@@ -274,10 +234,9 @@ class OFDFT(lib.StreamObject):
         self._jmf.verbose = 0
         self._df = None
         if self.density_fit:
-            self._df = df.DF(mol, None if self.density_fit is True else self.density_fit)
-            self._df.verbose = 0
-            self._df.build()
-        self._ao_cache = None
+            self._df = ScreenedDFJ(mol, None if self.density_fit is True else self.density_fit,
+                                   verbose=self.verbose)
+        self._aogrid = None
         self._built = True
         return self
 
