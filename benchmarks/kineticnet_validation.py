@@ -13,6 +13,7 @@ import argparse
 
 import numpy as np
 import torch
+from weight_args import tag_file_pairs  # benchmarks/weight_args.py
 
 from pyscf_ml.ofdft.learned import load_model  # float64, checked against its model card
 from pyscf_ml.train.kineticnet import evaluate, load_samples, summarize
@@ -29,10 +30,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     samples = load_samples(args.data.split(','))[1]
     table = {}
-    for spec in args.weights:
-        tag, sep, path = spec.partition('=')
-        if not sep:
-            raise SystemExit(f'--weights {spec!r}: expected TAG=FILE')
+    for tag, path in tag_file_pairs(args.weights):
         rows = evaluate(load_model(path, device='cpu'), samples, torch.float64, 'cpu', args.path_rel)
         table[tag] = (summarize(rows), float(np.mean([r[3] for r in rows])))
     first = next(iter(table.values()))[0]

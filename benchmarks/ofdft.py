@@ -11,6 +11,8 @@ Kohn-Sham, and wall time against system size.  One run prints three tables::
    for KineticNet, TF+1/9vW (classical baseline) and vW.
 3. Wall time of OF-DFT and RKS for linear H chains (density fitting in both), with the
    exponent p of a fit t = c n^p over the three largest sizes and the time ratio OF/RKS.
+   RKS runs twice: with PySCF's density fitting, and with the OF solver's screened DF-J
+   (same auxiliary basis; dE = its energy minus PySCF's).
 4. Basis-set error of the representation rho = N psi^2.
 '''
 import argparse
@@ -27,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from pyscf_ml.ofdft import OFDFT  # noqa: E402
+from pyscf_ml.ofdft.coulomb import ScreenedDFJ  # noqa: E402
 from pyscf_ml.ofdft.learned import load_model  # noqa: E402
 
 KCAL = 627.509474
@@ -157,26 +160,56 @@ def write_png(path, series, size=(480, 360)):
                 + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
 
 
-COLOURS = {'RKS': (200, 30, 30), 'tf+1/9vw': (30, 60, 200), 'kineticnet': (20, 150, 40)}
+COLOURS = {'RKS': (200, 30, 30), 'RKS, screened J': (230, 150, 20),
+           'tf+1/9vw': (30, 60, 200), 'kineticnet': (20, 150, 40)}
 
 
 def _fit(ns, ts, nfit=3):
-    p = np.polyfit(np.log(ns[-nfit:]), np.log(ts[-nfit:]), 1)[0]
-    return p
+    '''Exponent p of t = c n^p over the last ``nfit`` sizes, and the sizes it used.'''
+    ns, ts = ns[-nfit:], ts[-nfit:]
+    if len(ns) < 2:
+        return '-'
+    p = np.polyfit(np.log(ns), np.log(ts), 1)[0]
+    return f'{p:.2f} ({ns[0]:.0f}-{ns[-1]:.0f} H)'
+
+
+def rks_with_screened_j(mol):
+    '''RKS whose Coulomb matrix comes from the OF solver's screened DF-J: the same J machinery
+    on both sides, so the comparison is not just PySCF's J against ours.'''
+    ks = dft.RKS(mol, xc='lda,vwn')
+    jfit = []
+
+    def get_j(mol=None, dm=None, hermi=1, omega=None):
+        if not jfit:      # built inside the timed kernel, as the OF solver builds it
+            jfit.append(ScreenedDFJ(ks.mol))
+        dm = np.asarray(dm)
+        return jfit[0].get_j(dm) if dm.ndim == 2 else np.array([jfit[0].get_j(d) for d in dm])
+    ks.get_j = get_j
+    return ks
+
+
+def _timed(mf):
+    t0 = time.perf_counter()
+    mf.kernel()
+    return time.perf_counter() - t0
 
 
 def scaling(sizes, kinetics, learned_max):
+    '''Wall time of RKS (PySCF's density fitting), RKS with the screened J and OF-DFT.'''
     rows = []
-    times = {k: [] for k in ['RKS'] + list(kinetics)}
+    times = {k: [] for k in ['RKS', 'RKS, screened J'] + list(kinetics)}
     for n in sizes:
         atom = '; '.join(f'H 0 0 {0.9 * i:.3f}' for i in range(n))
         mol = gto.M(atom=atom, basis='unc-cc-pvdz', verbose=0)
         ks = dft.RKS(mol, xc='lda,vwn').density_fit()
         ks.grids.level = 2
-        t0 = time.perf_counter()
-        ks.kernel()
-        times['RKS'].append(time.perf_counter() - t0)
-        row = [n, mol.nao, f'{times["RKS"][-1]:.2f} ({getattr(ks, "cycles", "?")} it)']
+        times['RKS'].append(_timed(ks))
+        ks2 = rks_with_screened_j(mol)
+        ks2.grids.level = 2
+        times['RKS, screened J'].append(_timed(ks2))
+        row = [n, mol.nao, f'{times["RKS"][-1]:.2f} ({ks.cycles} it)',
+               f'{times["RKS, screened J"][-1]:.2f} ({ks2.cycles} it; '
+               f'dE {ks2.e_tot - ks.e_tot:+.0e})']
         for kin in kinetics:
             if kin == 'kineticnet' and n > learned_max:
                 row.append('-')
@@ -184,23 +217,23 @@ def scaling(sizes, kinetics, learned_max):
             of = OFDFT(mol, kinetic=kin, xc='lda,vwn')
             of.density_fit = True
             of.grids.level = 2
-            t0 = time.perf_counter()
-            of.kernel()
-            times[kin].append(time.perf_counter() - t0)
+            times[kin].append(_timed(of))
             conv = 'conv' if of.converged else 'NOT conv'
             row.append(f'{times[kin][-1]:.2f} ({of.niter} it, {conv})')
             if kin == kinetics[0]:
-                row.append(f'{times[kin][-1] / times["RKS"][-1]:.2f}')
+                row.append(f'{times[kin][-1] / times["RKS"][-1]:.2f} / '
+                           f'{times[kin][-1] / times["RKS, screened J"][-1]:.2f}')
         rows.append(row)
         print(rows[-1], flush=True)
     ns = np.array(sizes, dtype=float)
-    fit = ['fitted exponent p (t ~ n^p, last 3 sizes)', '', f'{_fit(ns, times["RKS"]):.2f}']
-    fit += [f'{_fit(ns[:len(times[k])], times[k]):.2f}' for k in kinetics]
-    fit.insert(4, '')
+    fit = ['fitted exponent p (t ~ n^p, last 3 sizes)', '']
+    fit += [_fit(ns[:len(t)], np.array(t)) for t in times.values()]
+    fit.insert(5, '')
     rows.append(fit)
     scaling.times = {k: (sizes[:len(v)], v, COLOURS[k]) for k, v in times.items()}
-    head = ['n(H)', 'nao', 'RKS time (s)'] + [f'OF {k} time (s)' for k in kinetics]
-    head.insert(4, f'OF {kinetics[0]} / RKS')
+    head = ['n(H)', 'nao', 'RKS time (s)', 'RKS, screened J (s)']
+    head += [f'OF {k} time (s)' for k in kinetics]
+    head.insert(5, f'OF {kinetics[0]} / RKS / RKS screened J')
     return table(head, rows)
 
 
@@ -273,8 +306,8 @@ def main(argv=None):
     if args.png:
         write_png(args.png, scaling.times)
         emit(f'PNG: {os.path.relpath(args.png, ROOT)} (log-log, x: n(H) with a vertical line '
-             'per doubling, y: wall time with a line per decade; red RKS, blue OF TF+1/9vW, '
-             'green OF KineticNet)\n')
+             'per doubling, y: wall time with a line per decade; red RKS, orange RKS with the '
+             'screened J, blue OF TF+1/9vW, green OF KineticNet)\n')
     emit('## 4. Basis-set error of the representation rho = N psi^2\n')
     emit(basis_error(args.level) + '\n')
     emit(f'total benchmark time {time.perf_counter() - t0:.0f} s')

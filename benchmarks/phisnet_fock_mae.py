@@ -14,6 +14,7 @@ import os
 import sys
 
 import torch
+from weight_args import tag_file_pairs  # benchmarks/weight_args.py
 
 from pyscf_ml.guess.predict import load_model
 from pyscf_ml.train.phisnet import (
@@ -31,10 +32,8 @@ def main(argv=None):
     p.add_argument('--split', choices=['train', 'val', 'test'], default='val')
     p.add_argument('--weights', nargs='+', required=True, help='tag=file pairs')
     args = p.parse_args(argv)
-    weights = [spec.split('=', 1) for spec in args.weights]
-    tags = [w[0] for w in weights]
-    if any(len(w) != 2 for w in weights) or len(set(tags)) != len(tags):
-        p.error('--weights takes distinct tag=file pairs')
+    weights = tag_file_pairs(args.weights)
+    tags = [tag for tag, _ in weights]
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     samples = add_residual_targets([s for s in load_samples(args.data)
                                     if s['split'] == args.split])

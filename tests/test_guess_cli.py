@@ -11,6 +11,7 @@ from pyscf import dft, gto
 
 import pyscf_ml.guess  # noqa: F401  (installs the init_guess key)
 from pyscf_ml.data import phisnet as data_cli
+from pyscf_ml.modelcard import sha256_of
 from pyscf_ml.train import phisnet as train_cli
 
 
@@ -112,6 +113,12 @@ def test_train_resume_and_serve(h2_data, tmp_path):
     # the trained file served the guess: no MINAO fallback (that would also hold 2 electrons)
     log = mf.stdout.getvalue()
     assert 'learned Hamiltonian model' in log and 'WARN' not in log
+    # fine-tuning into the same file: the card names the starting weights by their hash
+    sha0 = sha256_of(w)
+    assert train_cli.main(['--data', h2_data, '--out', str(tmp_path / 'tune'), '--epochs', '1',
+                           '--init', w, '--weights', w]) == 0
+    assert json.load(open(w[:-3] + '.json'))['init'] == {'file': w, 'sha256': sha0}
+    assert sha256_of(w) != sha0
 
 
 def test_mo_loss_is_the_first_order_orbital_rotation():

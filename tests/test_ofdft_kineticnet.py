@@ -9,7 +9,7 @@ from pyscf import dft, gto
 from scipy.spatial.transform import Rotation
 
 from pyscf_ml import weights as weights_mod
-from pyscf_ml.modelcard import WeightFileError, read_card
+from pyscf_ml.modelcard import WeightFileError, read_card, sha256_of
 from pyscf_ml.ofdft import OFDFT
 from pyscf_ml.ofdft.learned import KineticNetFunctional, load_model
 
@@ -133,3 +133,10 @@ def test_data_and_train_cli(tmp_path):
     card = read_card(w[:-3] + '.json')
     assert card['supported_elements'] == [1, 3]
     KineticNetFunctional(weights=w, device='cpu')   # sha256 matches, loads
+    assert card['init'] is None
+    # fine-tuning into the same file: the card names the starting weights by their hash
+    sha0 = sha256_of(w)
+    tune = ['--data', data, '--out', str(tmp_path / 'tune'), '--weights', w, '--batch', '2',
+            '--val-frac', '0.25', '--init', w, '--epochs', '1']
+    assert train_main(tune) == 0
+    assert read_card(w[:-3] + '.json')['init'] == {'file': w, 'sha256': sha0}

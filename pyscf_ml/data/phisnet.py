@@ -12,8 +12,9 @@ training or model selection; ``--held-out`` puts every conformer of the listed m
 test split (held-out molecules of the transferable model); the validation molecules of
 ``g2-hcno-val`` must have all their conformers in the val split (``--n-val`` = ``--n-conf``).
 Each molecule's conformers come from the stream ``(--seed, its position in --molecule)``, so a
-file is reproduced by its exact command, set order included.  The output file is rewritten after
-every sample and a rerun with the same arguments continues where it stopped.
+file is reproduced by its exact command, set order included.  The output file is rewritten at
+most every ``SAVE_EVERY_S`` seconds and after each molecule, and a rerun with the same arguments
+continues where it stopped.
 '''
 import argparse
 import os
@@ -95,6 +96,7 @@ SETS = {
     'g2-hcno-val': [G2_PREFIX + n for n in ('C2H6NH', 'CH3COCH3', 'CH3OCH3', 'C4H4O')],
 }
 BASIS = 'def2-svp'
+SAVE_EVERY_S = 60.0    # a stopped run loses at most this much work
 XC = 'pbe'
 
 
@@ -239,7 +241,7 @@ def main(argv=None):
         raise SystemExit(f'{args.out} was made with different settings; use another --out')
     total = len(names) * args.n_conf
     progress = Progress(total, args.log or os.path.splitext(args.out)[0] + '.log', every=1)
-    t_start = time.perf_counter()
+    t_start = last_save = time.perf_counter()
     for k, name in enumerate(names):
         done = [s for s in state['samples'] if s['name'] == name]
         if len(done) >= args.n_conf:
@@ -274,7 +276,10 @@ def main(argv=None):
             label, dm = out
             state['samples'].append(dict(name=name, index=i, Z=np.array(plan['Z']), pos=pos,
                                          split=plan['split'][i], **label))
-            save_checkpoint(args.out, **state)
+            # the whole file is rewritten, so not after every sample (quadratic in the set)
+            if time.perf_counter() - last_save > SAVE_EVERY_S or i == args.n_conf - 1:
+                save_checkpoint(args.out, **state)
+                last_save = time.perf_counter()
             progress.update(len(state['samples']), molecule=name, conf=i,
                             split=plan['split'][i])
     progress.close()

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from pyscf_ml.device import get_device
-from pyscf_ml.modelcard import git_commit, write_card
+from pyscf_ml.modelcard import git_commit, sha256_of, write_card
 from pyscf_ml.ofdft.kineticnet import KineticNet
 from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
 
@@ -154,6 +154,8 @@ def main(argv=None):
         val = [samples[i] for i in perm[:nval]]
         train = [_to(samples[i], dtype, device) for i in perm[nval:]]
     species = sorted({int(z) for s in samples for z in s['z']})
+    # hashed now: the card must name the starting weights even if --weights overwrites them
+    init_card = dict(file=args.init, sha256=sha256_of(args.init)) if args.init else None
     if args.init:
         init = torch.load(args.init, map_location='cpu', weights_only=False)
         model = KineticNet(**init['config'])
@@ -182,6 +184,7 @@ def main(argv=None):
             model.load_state_dict(ck['model'])
             opt.load_state_dict(ck['opt'])
             start, best = ck['epoch'], ck['best']
+            init_card = ck.get('init', init_card)    # the run's first start, not today's file
             print(f'resumed from {ckpt_path} at epoch {start}', file=sys.stderr)
     prog = Progress(nstep, os.path.join(args.out, 'train.log'), every=10)
     step = start * ((len(train) + args.batch - 1) // args.batch)
@@ -216,7 +219,7 @@ def main(argv=None):
             best = (score,
                     {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         save_checkpoint(ckpt_path, model=model.state_dict(), opt=opt.state_dict(),
-                        epoch=epoch + 1, best=best, validation=validation)
+                        epoch=epoch + 1, best=best, validation=validation, init=init_card)
     prog.close()
     model.load_state_dict(best[1])
     model = model.double()
@@ -237,7 +240,7 @@ def main(argv=None):
                config=model.config, data=[b.get('command', '') for b in blobs],
                data_args=[b.get('args') for b in blobs], command=cmd, commit=commit,
                validation_data=validation,
-               init=args.init,
+               init=init_card,
                reference='RKS LDA (lda,vwn), unc-cc-pvdz, random Gaussian potentials',
                units='Hartree; metrics in kcal/mol', metrics=metrics,
                train_samples=len(train), val_samples=len(val),

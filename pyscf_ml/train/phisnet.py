@@ -32,7 +32,7 @@ from pyscf_ml.device import get_device
 from pyscf_ml.guess.baseline import baseline_fock
 from pyscf_ml.guess.model import HamiltonianModel, build_model
 from pyscf_ml.guess.predict import load_model as load_predictor
-from pyscf_ml.modelcard import git_commit, write_card
+from pyscf_ml.modelcard import git_commit, sha256_of, write_card
 from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
 
 DEF2SVP_SHELLS = {1: [0, 0, 1], 6: [0, 0, 0, 1, 1, 2], 7: [0, 0, 0, 1, 1, 2],
@@ -187,6 +187,8 @@ def main(argv=None):
     shells = {z: DEF2SVP_SHELLS[z] for z in elements}
     print('samples: ' + ', '.join(f'{k} {len(v)}' for k, v in split.items()), file=sys.stderr)
 
+    # hashed now: the card must name the starting weights even if --weights overwrites them
+    init = dict(file=args.init, sha256=sha256_of(args.init)) if args.init else None
     ckpt_path = os.path.join(args.out, 'checkpoint.pt')
     ckpt = load_checkpoint(ckpt_path) if args.resume else None
     if ckpt:
@@ -207,6 +209,7 @@ def main(argv=None):
         model.load_state_dict(ckpt['model'])
         opt.load_state_dict(ckpt['opt'])
         epoch0, best, spent = ckpt['epoch'], ckpt['best'], ckpt['seconds']
+        init = ckpt.get('init', init)    # the run's first start, not today's file
         print(f'resumed at epoch {epoch0}', file=sys.stderr)
 
     def set_lr(epoch_frac):
@@ -246,7 +249,7 @@ def main(argv=None):
                         state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         save_checkpoint(ckpt_path, config=model.config, model=model.state_dict(),
                         opt=opt.state_dict(), epoch=epoch + 1, best=best, args=vars(args),
-                        seconds=spent + time.perf_counter() - t0)
+                        seconds=spent + time.perf_counter() - t0, init=init)
         progress.update(epoch + 1, rmse_uHa=float(np.sqrt(tot / nbatch) * 1e6),
                         val_mae_uHa=float(val_mae * 1e6), lr=float(lr))
         if args.time_limit and spent + time.perf_counter() - t0 > 60 * args.time_limit:
@@ -267,11 +270,11 @@ def main(argv=None):
     print(json.dumps(metrics, indent=1), file=sys.stderr)
     if args.weights:
         save_weights(model, args, argv, split, metrics, spent + time.perf_counter() - t0,
-                     commit, data_settings)
+                     commit, data_settings, init)
     return 0
 
 
-def save_weights(model, args, argv, split, metrics, seconds, commit, data_settings):
+def save_weights(model, args, argv, split, metrics, seconds, commit, data_settings, init):
     state = {k: v.detach().cpu().float() for k, v in model.state_dict().items()}
     torch.save(dict(config=model.config, state_dict=state, basis='def2-svp', xc='pbe'),
                args.weights)
@@ -291,4 +294,4 @@ def save_weights(model, args, argv, split, metrics, seconds, commit, data_settin
                training_data=dict(files=args.data, generator='python -m pyscf_ml.data phisnet',
                                   train=count('train'), val=count('val'), test=count('test')),
                training_command='python -m pyscf_ml.train phisnet ' + ' '.join(argv),
-               training_seconds=round(seconds), commit=commit, metrics=metrics)
+               training_seconds=round(seconds), commit=commit, metrics=metrics, init=init)
