@@ -12,9 +12,10 @@ training or model selection; ``--held-out`` puts every conformer of the listed m
 test split (held-out molecules of the transferable model); the validation molecules of
 ``g2-hcno-val`` must have all their conformers in the val split (``--n-val`` = ``--n-conf``).
 Each molecule's conformers come from the stream ``(--seed, its position in --molecule)``, so a
-file is reproduced by its exact command, set order included.  The output file is rewritten at
-most every ``SAVE_EVERY_S`` seconds and after each molecule, and a rerun with the same arguments
-continues where it stopped.
+file is reproduced by its exact command, set order included.  The output file is rewritten
+after a molecule's last conformer and, within a molecule, when ``SAVE_EVERY_S`` seconds have
+passed since the last write (not after every sample: each write is the whole file); a rerun
+with the same arguments continues where it stopped.
 '''
 import argparse
 import os
@@ -96,7 +97,7 @@ SETS = {
     'g2-hcno-val': [G2_PREFIX + n for n in ('C2H6NH', 'CH3COCH3', 'CH3OCH3', 'C4H4O')],
 }
 BASIS = 'def2-svp'
-SAVE_EVERY_S = 60.0    # a stopped run loses at most this much work
+SAVE_EVERY_S = 60.0    # a killed run loses about this much work, plus one sample
 XC = 'pbe'
 
 
@@ -272,6 +273,7 @@ def main(argv=None):
             if out is None:   # an unconverged label is worse than none: retry from scratch
                 out = fock_label(mol)
             if out is None:
+                save_checkpoint(args.out, **state)    # keep the finished samples
                 raise RuntimeError(f'{name} conformer {i}: SCF did not converge')
             label, dm = out
             state['samples'].append(dict(name=name, index=i, Z=np.array(plan['Z']), pos=pos,

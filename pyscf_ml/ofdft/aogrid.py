@@ -3,15 +3,18 @@ in each block.
 
 PySCF sorts grid points into spatially compact groups, so a block of consecutive points sees
 only the shells near it.  ``make_mask`` (PySCF's own screening for XC, AO values below 1e-15
-count as zero) picks them.  Storing just those columns makes the memory and the cost of psi on
-the grid grow linearly with the molecule once it is larger than an AO's range; dense storage
-grew as n_grid x n_ao and, above ``max_memory``/2, had to be recomputed at every evaluation.
+count as zero) picks them, and only those shells are evaluated.  With the values kept, memory
+and the cost of psi on the grid per energy evaluation grow linearly with the molecule once it
+is larger than an AO's range (the one-off mask is n_grid x n_shell, as in PySCF's KS).  Dense
+storage grew as n_grid x n_ao and, above ``max_memory``/2, was recomputed at every evaluation;
+here that happens only when even the sparse values do not fit.
 '''
 import numpy as np
 from pyscf import dft
+from pyscf.gto.eval_gto import BLKSIZE
 from pyscf.lib import logger
 
-BLOCK = 56 * 32      # points per block: a multiple of PySCF's screening block (56 points)
+BLOCK = BLKSIZE * 32     # points per block: a multiple of PySCF's screening block
 
 
 class SparseAOGrid:
@@ -22,14 +25,13 @@ class SparseAOGrid:
     ``max_memory``/2 MB, else made again at each pass (logged once).
     '''
 
-    def __init__(self, mol, coords, deriv=0, max_memory=4000, verbose=None):
+    def __init__(self, mol, coords, deriv=0, max_memory=4000, log=None):
         self.mol = mol
         self.coords = coords
         self.deriv = deriv
         self.max_memory = max_memory
         self.ngrids = coords.shape[0]
-        self._cache = None
-        self._log = logger.new_logger(mol, verbose)
+        self._log = log or logger.new_logger(mol)
         self._cache = self._try_cache()
 
     def _block(self, p0, p1):
@@ -42,11 +44,13 @@ class SparseAOGrid:
             idx = np.zeros(0, dtype=int)
             shape = (4, p1 - p0, 0) if self.deriv else (p1 - p0, 0)
             return p0, p1, idx, np.zeros(shape)
-        s0, s1 = shells[0], shells[-1] + 1
-        # one contiguous slice of shells, then only the non-zero ones among them
-        ao = dft.numint.eval_ao(mol, coords, deriv=self.deriv, shls_slice=(s0, s1))
+        # runs of consecutive non-zero shells, each evaluated with one call
+        breaks = np.nonzero(np.diff(shells) > 1)[0] + 1
+        vals = [dft.numint.eval_ao(mol, coords, deriv=self.deriv,
+                                   shls_slice=(run[0], run[-1] + 1))
+                for run in np.split(shells, breaks)]
         idx = np.concatenate([np.arange(ao_loc[s], ao_loc[s + 1]) for s in shells])
-        return p0, p1, idx, np.ascontiguousarray(ao[..., idx - ao_loc[s0]])
+        return p0, p1, idx, np.ascontiguousarray(np.concatenate(vals, axis=-1))
 
     def _try_cache(self):
         limit = self.max_memory * 1e6 / 2

@@ -5,21 +5,19 @@ The OF density changes at every energy evaluation, so the 3-index integrals (mu 
 once and kept.  PySCF's DF object stores them for all n_ao^2/2 AO pairs, so every J costs
 n_aux n_ao^2 and grows as n^3 with the molecule.  Here the AO pairs of atoms A, B are kept only
 where the largest overlap |S_mu nu| between their AOs exceeds ``threshold``.  Beyond the range of
-the overlap the number of kept pairs grows linearly, so a J costs O(n^2) and so does building the
-integrals; only the Cholesky factor of the n_aux^2 metric (made once) is O(n^3), with a small
-prefactor.
+the overlap the number of kept pairs grows linearly, so a J costs O(n^2) and so do building the
+integrals and holding them in memory; the Cholesky factor of the n_aux^2 metric (made once per
+set-up) is O(n^3), with a small prefactor.  When the kept integrals would not fit in
+``max_memory``, the term falls back to PySCF's DF object (which can spill to disk), with a
+warning.
 
 With the same auxiliary basis and metric this is PySCF's density-fitted J up to the dropped pairs
 (``tests/test_ofdft_coulomb.py`` compares the two).
 '''
 import numpy as np
 import scipy.linalg
-from pyscf import df
+from pyscf import df, lib
 from pyscf.lib import logger
-
-# Below this eigenvalue of the Coulomb metric an auxiliary combination counts as linearly
-# dependent (used only when the Cholesky factorisation fails, as PySCF does).
-METRIC_LINDEP = 1e-13
 
 
 class ScreenedDFJ:
@@ -29,16 +27,30 @@ class ScreenedDFJ:
         mol : the molecule.
         auxbasis : auxiliary basis (None: PySCF's default for ``mol.basis``, as ``df.DF``).
         threshold : keep the AO pairs of two atoms when max |S_mu nu| between them exceeds it.
+        max_memory : MB the kept integrals may take; above it PySCF's DF object is used.
+        log : a ``pyscf.lib.logger.Logger`` (default: one for ``mol``).
     '''
 
-    def __init__(self, mol, auxbasis=None, threshold=1e-12, verbose=None):
+    def __init__(self, mol, auxbasis=None, threshold=1e-12, max_memory=None, log=None):
         self.mol = mol
         self.threshold = threshold
-        log = logger.new_logger(mol, verbose)
+        self.max_memory = mol.max_memory if max_memory is None else max_memory
+        log = log or logger.new_logger(mol)
         t0 = (logger.process_clock(), logger.perf_counter())
         self.auxmol = df.addons.make_auxmol(mol, auxbasis)
-        self._factor_metric(self.auxmol.intor('int2c2e', hermi=1), log)
-        self._build_pairs(log)
+        self._pyscf_df = None
+        pairs = self._atom_pairs()
+        if self._pair_count(pairs) * self.auxmol.nao * 8e-6 > self.max_memory:
+            log.warn('screened DF-J: the kept 3-index integrals (%.0f MB) exceed max_memory '
+                     '(%d MB); using PySCF\'s DF object instead',
+                     self._pair_count(pairs) * self.auxmol.nao * 8e-6, self.max_memory)
+            self._pyscf_df = df.DF(mol, auxbasis)
+            self._pyscf_df.max_memory = self.max_memory
+            self._pyscf_df.verbose = 0
+            self._pyscf_df.build()
+        else:
+            self._factor_metric(self.auxmol.intor('int2c2e', hermi=1), log)
+            self._build_pairs(pairs, log)
         log.timer('screened DF-J set-up', *t0)
 
     def _factor_metric(self, j2c, log):
@@ -47,7 +59,7 @@ class ScreenedDFJ:
             self._metric_inv = None
         except np.linalg.LinAlgError:
             w, v = np.linalg.eigh(j2c)
-            keep = w > METRIC_LINDEP
+            keep = w > df.incore.LINEAR_DEP_THR     # PySCF's threshold for the same case
             log.info('Coulomb metric not positive definite: %d of %d auxiliary combinations '
                      'dropped', int((~keep).sum()), w.size)
             self._cho = None
@@ -72,16 +84,21 @@ class ScreenedDFJ:
                     pairs.append((a, b))
         return pairs
 
-    def _build_pairs(self, log):
+    def _pair_count(self, pairs):
+        sl = self.mol.aoslice_by_atom()
+        n = sl[:, 3] - sl[:, 2]
+        return sum(n[a] * (n[a] + 1) // 2 if a == b else n[a] * n[b] for a, b in pairs)
+
+    def _build_pairs(self, pairs, log):
         mol, auxmol = self.mol, self.auxmol
         sl = mol.aoslice_by_atom()
-        pairs = self._atom_pairs()
         rows_mu, rows_nu = [], []
         for a, b in pairs:
             mu, nu = np.meshgrid(np.arange(*sl[a, 2:]), np.arange(*sl[b, 2:]), indexing='ij')
-            keep = mu >= nu           # a diagonal block keeps its lower triangle only
-            rows_mu.append(mu[keep])
-            rows_nu.append(nu[keep])
+            if a == b:                # a diagonal block keeps its lower triangle only
+                mu, nu = mu[mu >= nu], nu[mu >= nu]
+            rows_mu.append(mu.ravel())
+            rows_nu.append(nu.ravel())
         self._mu = np.concatenate(rows_mu)
         self._nu = np.concatenate(rows_nu)
         # D is symmetric: an off-diagonal pair stands for (mu nu) and (nu mu)
@@ -104,7 +121,7 @@ class ScreenedDFJ:
             p0 += blk.shape[0]
         assert p0 == npair
 
-    def fit_coefficients(self, dm):
+    def _fit_coefficients(self, dm):
         '''Auxiliary coefficients c = (P|Q)^-1 (Q|rho) of the density of ``dm``.'''
         b = self._int3c.T @ (self._pair_weight * dm[self._mu, self._nu])
         return self._solve_metric(b), b
@@ -112,6 +129,10 @@ class ScreenedDFJ:
     def rank_one(self, a, scale):
         '''Hartree energy and J a for the rank-one density matrix D = scale a a^T, in
         O(n_pairs n_aux) without forming D or J.'''
+        if self._pyscf_df is not None:
+            dm = scale * np.outer(a, a)
+            vj = self.get_j(dm)
+            return .5 * np.einsum('ij,ji->', vj, dm), vj @ a
         d = scale * self._pair_weight * a[self._mu] * a[self._nu]
         b = self._int3c.T @ d
         c = self._solve_metric(b)
@@ -123,9 +144,23 @@ class ScreenedDFJ:
 
     def get_j(self, dm):
         '''Coulomb matrix of the symmetric density matrix ``dm``.'''
-        c = self.fit_coefficients(dm)[0]
+        if self._pyscf_df is not None:
+            return self._pyscf_get_j(dm)
+        c = self._fit_coefficients(dm)[0]
         v = self._int3c @ c
         vj = np.zeros_like(dm)
         vj[self._mu, self._nu] = v
         vj[self._nu, self._mu] = v
         return vj
+
+    def _pyscf_get_j(self, dm):
+        # PySCF's own DF get_j recomputes the integrals for small systems; its stored
+        # Cholesky vectors are read here instead (from memory or disk)
+        nao = dm.shape[0]
+        dmtril = lib.pack_tril(dm + dm.T)
+        idx = np.arange(nao)
+        dmtril[idx * (idx + 1) // 2 + idx] *= .5     # off-diagonal pairs counted twice
+        vj = np.zeros_like(dmtril)
+        for cderi in self._pyscf_df.loop():
+            vj += (cderi @ dmtril) @ cderi
+        return lib.unpack_tril(vj)

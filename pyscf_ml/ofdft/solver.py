@@ -1,14 +1,16 @@
 '''Orbital-free DFT with the density represented as rho = N psi^2, psi = sum_mu a_mu chi_mu.
 
 The density matrix is rank one, D = N a a^T / (a^T S a): rho >= 0 and int rho = N hold by
-construction, T_vW = Tr(T D) is exact, and PySCF's J (exact or density fitted) and libxc XC
-apply unchanged.  E(a) is minimised with L-BFGS (scipy) in coordinates a = X c with X
+construction, T_vW = Tr(T D) is exact, and J (PySCF's exact J, or density fitting over
+screened atom pairs, :mod:`pyscf_ml.ofdft.coulomb`) and libxc XC apply.  E(a) is minimised with L-BFGS (scipy) in coordinates a = X c with X
 the eigenvectors of the kinetic matrix in the orthonormalised AO space scaled by
 1/sqrt(t + 1) (a kinetic preconditioner); the analytic gradient is
 
     dE/da = 2N/s (F a - (a^T F a / s) S a),   s = a^T S a,   F = dE/dD.
 
-Only F a is needed, so the grid part costs O(n_grid n_ao) per evaluation.
+Only F a is needed: the grid part needs psi = sum a_mu chi_mu on the grid, with AO values stored
+only where they are non-zero (:mod:`pyscf_ml.ofdft.aogrid`), and the density-fitted J acts on
+the vector a without forming D.
 Measured facts behind this design: /shared/docs/ofdft.md (DIIS diverges with TF; contracted
 bases give artefacts).
 '''
@@ -32,7 +34,8 @@ def _ao_grid(of):
     '''AO values (and first derivatives when needed) on the grid, made once per build.'''
     if of._aogrid is None:
         deriv = 1 if of._xctype == 'GGA' else 0
-        of._aogrid = SparseAOGrid(of.mol, of.grids.coords, deriv, of.max_memory, of.verbose)
+        of._aogrid = SparseAOGrid(of.mol, of.grids.coords, deriv, of.max_memory,
+                                  logger.new_logger(of))
     return of._aogrid
 
 
@@ -235,7 +238,7 @@ class OFDFT(lib.StreamObject):
         self._df = None
         if self.density_fit:
             self._df = ScreenedDFJ(mol, None if self.density_fit is True else self.density_fit,
-                                   verbose=self.verbose)
+                                   max_memory=self.max_memory, log=log)
         self._aogrid = None
         self._built = True
         return self

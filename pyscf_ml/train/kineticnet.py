@@ -21,9 +21,15 @@ import numpy as np
 import torch
 
 from pyscf_ml.device import get_device
-from pyscf_ml.modelcard import git_commit, sha256_of, write_card
+from pyscf_ml.modelcard import git_commit, write_card
 from pyscf_ml.ofdft.kineticnet import KineticNet
-from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
+from pyscf_ml.train.progress import (
+    Progress,
+    init_of_resumed_run,
+    init_record,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 HARTREE_TO_KCAL = 627.509474
 E_SCALE, D_SCALE = 1e-2, 1e-1
@@ -154,8 +160,7 @@ def main(argv=None):
         val = [samples[i] for i in perm[:nval]]
         train = [_to(samples[i], dtype, device) for i in perm[nval:]]
     species = sorted({int(z) for s in samples for z in s['z']})
-    # hashed now: the card must name the starting weights even if --weights overwrites them
-    init_card = dict(file=args.init, sha256=sha256_of(args.init)) if args.init else None
+    init_card = init_record(args.init)
     if args.init:
         init = torch.load(args.init, map_location='cpu', weights_only=False)
         model = KineticNet(**init['config'])
@@ -184,7 +189,7 @@ def main(argv=None):
             model.load_state_dict(ck['model'])
             opt.load_state_dict(ck['opt'])
             start, best = ck['epoch'], ck['best']
-            init_card = ck.get('init', init_card)    # the run's first start, not today's file
+            init_card = init_of_resumed_run(ck, init_card)
             print(f'resumed from {ckpt_path} at epoch {start}', file=sys.stderr)
     prog = Progress(nstep, os.path.join(args.out, 'train.log'), every=10)
     step = start * ((len(train) + args.batch - 1) // args.batch)

@@ -31,9 +31,16 @@ from pyscf_ml.data.phisnet import sample_mol
 from pyscf_ml.device import get_device
 from pyscf_ml.guess.baseline import baseline_fock
 from pyscf_ml.guess.model import HamiltonianModel, build_model
+from pyscf_ml.guess.predict import _resolve as _resolve_model
 from pyscf_ml.guess.predict import load_model as load_predictor
-from pyscf_ml.modelcard import git_commit, sha256_of, write_card
-from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
+from pyscf_ml.modelcard import git_commit, write_card
+from pyscf_ml.train.progress import (
+    Progress,
+    init_of_resumed_run,
+    init_record,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 DEF2SVP_SHELLS = {1: [0, 0, 1], 6: [0, 0, 0, 1, 1, 2], 7: [0, 0, 0, 1, 1, 2],
                   8: [0, 0, 0, 1, 1, 2]}
@@ -187,10 +194,14 @@ def main(argv=None):
     shells = {z: DEF2SVP_SHELLS[z] for z in elements}
     print('samples: ' + ', '.join(f'{k} {len(v)}' for k, v in split.items()), file=sys.stderr)
 
-    # hashed now: the card must name the starting weights even if --weights overwrites them
-    init = dict(file=args.init, sha256=sha256_of(args.init)) if args.init else None
     ckpt_path = os.path.join(args.out, 'checkpoint.pt')
     ckpt = load_checkpoint(ckpt_path) if args.resume else None
+    if ckpt and 'init' in ckpt:
+        init = ckpt['init']       # the run's first start (the file may have moved since)
+    else:
+        init = init_record(args.init, args.init and _resolve_model(args.init)[0])
+        if ckpt:
+            init = init_of_resumed_run(ckpt, init)
     if ckpt:
         model = build_model(ckpt['config']).float().to(device)
     elif args.init:
@@ -209,7 +220,6 @@ def main(argv=None):
         model.load_state_dict(ckpt['model'])
         opt.load_state_dict(ckpt['opt'])
         epoch0, best, spent = ckpt['epoch'], ckpt['best'], ckpt['seconds']
-        init = ckpt.get('init', init)    # the run's first start, not today's file
         print(f'resumed at epoch {epoch0}', file=sys.stderr)
 
     def set_lr(epoch_frac):

@@ -5,6 +5,8 @@ import time
 
 import torch
 
+from pyscf_ml.modelcard import sha256_of
+
 
 class Progress:
     '''Prints ``[step/total] key=value ... eta`` lines to stderr and appends them to a log.'''
@@ -48,3 +50,22 @@ def load_checkpoint(path):
     if not os.path.exists(path):
         return None
     return torch.load(path, map_location='cpu', weights_only=False)
+
+
+def init_record(name, path=None):
+    '''The model card's record of ``--init``: {file, sha256} (None without --init).  ``path`` is
+    the file to hash when ``name`` is a model name rather than a path.  Take it before training:
+    ``--weights`` may overwrite the starting file.'''
+    if not name:
+        return None
+    return dict(file=name, sha256=sha256_of(path or name))
+
+
+def init_of_resumed_run(ckpt, record_now):
+    '''The ``--init`` record of a resumed run: the one its first start stored in the checkpoint;
+    for an older checkpoint without one, ``record_now`` marked as taken at resume.'''
+    if 'init' in ckpt:
+        return ckpt['init']
+    if record_now is None:
+        return 'unknown: the checkpoint predates init tracking'
+    return dict(record_now, note='hashed at resume: the checkpoint predates init tracking')

@@ -30,7 +30,12 @@ import torch
 
 from pyscf_ml.data.g2 import HARTREE_TO_KCAL
 from pyscf_ml.modelcard import git_commit, sha256_of, write_card
-from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
+from pyscf_ml.train.progress import (
+    Progress,
+    init_record,
+    load_checkpoint,
+    save_checkpoint,
+)
 from pyscf_ml.xc.forms import NagaiMLP, SpinDensities, descriptors, form_spec
 from pyscf_ml.xc.weights_io import card_path_for, load_state_dict, save_state_dict
 
@@ -283,6 +288,7 @@ def main(argv=None):
     commit = git_commit()   # before the weights are written: that makes the tree dirty
 
     init_state = load_state_dict(args.init, args.form) if args.init else None
+    init_card = init_record(args.init)   # before --out, which may be the same file, is written
     t2_floor = (args.t2_floor if args.t2_floor is not None else
                 float(init_state['t2_floor']) if init_state is not None else 0.0)
     if t2_floor < 0:
@@ -472,8 +478,7 @@ def main(argv=None):
                              precision=args.precision, seed=args.seed, t2_floor=t2_floor,
                              resample_every_step=args.resample,
                              adapt_every=args.adapt_every,
-                             ae_target=args.ae_target, init=args.init and {
-                                 'file': args.init, 'sha256': sha256_of(args.init)}),
+                             ae_target=args.ae_target, init=init_card),
         command='python -m pyscf_ml.train ' + ' '.join(['xc'] + list(argv or sys.argv[1:])),
         data_command='python -m pyscf_ml.data xc-grid '
                      + (f'--set {data.meta["set"]} ' if data.meta.get('set', 'builtin') != 'builtin'
