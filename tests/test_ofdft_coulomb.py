@@ -96,7 +96,7 @@ def test_sparse_ao_grid_matches_dense(deriv, max_memory):
         ref += np.einsum('xgi,xg->i', ao[1:], v[1:] * psi[0])
     else:
         ref = ao.T @ (v * (ao @ a))
-    assert abs(aogrid.fock_vec(a, v) - ref).max() < 1e-10
+    assert abs(aogrid.fock_vec(aogrid.values(a), v) - ref).max() < 1e-10
     if max_memory > 1:    # the chain is longer than an AO's range: most values are not stored
         stored = sum(b[3][0].size if deriv else b[3].size for b in aogrid._cache)
         assert stored < 0.6 * ao0.size
@@ -149,8 +149,8 @@ def test_ghost_atom_cartesian_shuffled_and_memory_fallback():
     assert abs(small.get_j(dm) - vj_ref).max() < 1e-11
     a = dm[0]
     e_j, ja = small.rank_one(a, 2.0)
-    vj = small.get_j(2.0 * np.outer(a, a))
-    assert abs(ja - vj @ a).max() < 1e-12 and abs(e_j - a @ vj @ a) < 1e-12
+    vj = scf.RHF(mol).density_fit().get_j(mol, 2.0 * np.outer(a, a))
+    assert abs(ja - vj @ a).max() < 1e-11 and abs(e_j - a @ vj @ a) < 1e-11
     grids = dft.gen_grid.Grids(mol)
     grids.level = 1
     grids.build()

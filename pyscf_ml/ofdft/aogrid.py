@@ -98,17 +98,16 @@ class SparseAOGrid:
             out[idx] += ao0.T @ f[p0:p1]
         return out
 
-    def fock_vec(self, a, v):
+    def fock_vec(self, psi, v):
         '''(V a)_mu for the potential matrix V_mu nu = sum_g [v0 chi_mu chi_nu
-        + v1 . grad(chi_mu chi_nu)]; ``v`` is (ng,) for deriv=0, (4, ng) for deriv=1, weights
-        included.'''
+        + v1 . grad(chi_mu chi_nu)], given psi = :meth:`values` (a) on the grid; ``v`` is (ng,)
+        for deriv=0, (4, ng) for deriv=1, weights included.'''
         out = np.zeros(self.mol.nao)
         for p0, p1, idx, ao in self.blocks:
-            psi = ao @ a[idx]
             if not self.deriv:
-                out[idx] += ao.T @ (v[p0:p1] * psi)
+                out[idx] += ao.T @ (v[p0:p1] * psi[p0:p1])
                 continue
-            vb = v[:, p0:p1]
-            out[idx] += ao[0].T @ (vb[0] * psi[0] + np.einsum('xg,xg->g', vb[1:4], psi[1:4]))
-            out[idx] += np.einsum('xgi,xg->i', ao[1:4], vb[1:4] * psi[0])
+            vb, pb = v[:, p0:p1], psi[:, p0:p1]
+            out[idx] += ao[0].T @ (vb[0] * pb[0] + np.einsum('xg,xg->g', vb[1:4], pb[1:4]))
+            out[idx] += np.einsum('xgi,xg->i', ao[1:4], vb[1:4] * pb[0])
         return out

@@ -16,7 +16,7 @@ With the same auxiliary basis and metric this is PySCF's density-fitted J up to 
 '''
 import numpy as np
 import scipy.linalg
-from pyscf import df, lib
+from pyscf import df
 from pyscf.lib import logger
 
 
@@ -40,10 +40,10 @@ class ScreenedDFJ:
         self.auxmol = df.addons.make_auxmol(mol, auxbasis)
         self._pyscf_df = None
         pairs = self._atom_pairs()
-        if self._pair_count(pairs) * self.auxmol.nao * 8e-6 > self.max_memory:
+        size_mb = self._pair_count(pairs) * self.auxmol.nao * 8e-6
+        if size_mb > self.max_memory:
             log.warn('screened DF-J: the kept 3-index integrals (%.0f MB) exceed max_memory '
-                     '(%d MB); using PySCF\'s DF object instead',
-                     self._pair_count(pairs) * self.auxmol.nao * 8e-6, self.max_memory)
+                     '(%d MB); using PySCF\'s DF object instead', size_mb, self.max_memory)
             self._pyscf_df = df.DF(mol, auxbasis)
             self._pyscf_df.max_memory = self.max_memory
             self._pyscf_df.verbose = 0
@@ -102,7 +102,9 @@ class ScreenedDFJ:
         self._mu = np.concatenate(rows_mu)
         self._nu = np.concatenate(rows_nu)
         # D is symmetric: an off-diagonal pair stands for (mu nu) and (nu mu)
-        self._pair_weight = np.where(self._mu == self._nu, 1.0, 2.0)
+        self._off = self._mu != self._nu
+        self._mu_off, self._nu_off = self._mu[self._off], self._nu[self._off]
+        self._pair_weight = np.where(self._off, 2.0, 1.0)
         npair, naux = self._mu.size, auxmol.nao
         log.info('screened DF-J: %d of %d atom pairs, %d of %d AO pairs kept, '
                  '%d auxiliary functions, %.0f MB', len(pairs), mol.natm * (mol.natm + 1) // 2,
@@ -121,11 +123,6 @@ class ScreenedDFJ:
             p0 += blk.shape[0]
         assert p0 == npair
 
-    def _fit_coefficients(self, dm):
-        '''Auxiliary coefficients c = (P|Q)^-1 (Q|rho) of the density of ``dm``.'''
-        b = self._int3c.T @ (self._pair_weight * dm[self._mu, self._nu])
-        return self._solve_metric(b), b
-
     def rank_one(self, a, scale):
         '''Hartree energy and J a for the rank-one density matrix D = scale a a^T, in
         O(n_pairs n_aux) without forming D or J.'''
@@ -137,30 +134,17 @@ class ScreenedDFJ:
         b = self._int3c.T @ d
         c = self._solve_metric(b)
         v = self._int3c @ c                       # J over the kept pairs
-        off = self._mu != self._nu
         ja = np.bincount(self._mu, v * a[self._nu], minlength=a.size)
-        ja += np.bincount(self._nu[off], v[off] * a[self._mu[off]], minlength=a.size)
+        ja += np.bincount(self._nu_off, v[self._off] * a[self._mu_off], minlength=a.size)
         return .5 * b @ c, ja
 
     def get_j(self, dm):
         '''Coulomb matrix of the symmetric density matrix ``dm``.'''
-        if self._pyscf_df is not None:
-            return self._pyscf_get_j(dm)
-        c = self._fit_coefficients(dm)[0]
-        v = self._int3c @ c
+        if self._pyscf_df is not None:     # its stored Cholesky vectors (memory or disk)
+            return self._pyscf_df.get_jk(dm, hermi=1, with_k=False)[0]
+        b = self._int3c.T @ (self._pair_weight * dm[self._mu, self._nu])    # (P|rho)
+        v = self._int3c @ self._solve_metric(b)
         vj = np.zeros_like(dm)
         vj[self._mu, self._nu] = v
         vj[self._nu, self._mu] = v
         return vj
-
-    def _pyscf_get_j(self, dm):
-        # PySCF's own DF get_j recomputes the integrals for small systems; its stored
-        # Cholesky vectors are read here instead (from memory or disk)
-        nao = dm.shape[0]
-        dmtril = lib.pack_tril(dm + dm.T)
-        idx = np.arange(nao)
-        dmtril[idx * (idx + 1) // 2 + idx] *= .5     # off-diagonal pairs counted twice
-        vj = np.zeros_like(dmtril)
-        for cderi in self._pyscf_df.loop():
-            vj += (cderi @ dmtril) @ cderi
-        return lib.unpack_tril(vj)

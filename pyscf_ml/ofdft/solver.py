@@ -2,9 +2,10 @@
 
 The density matrix is rank one, D = N a a^T / (a^T S a): rho >= 0 and int rho = N hold by
 construction, T_vW = Tr(T D) is exact, and J (PySCF's exact J, or density fitting over
-screened atom pairs, :mod:`pyscf_ml.ofdft.coulomb`) and libxc XC apply.  E(a) is minimised with L-BFGS (scipy) in coordinates a = X c with X
-the eigenvectors of the kinetic matrix in the orthonormalised AO space scaled by
-1/sqrt(t + 1) (a kinetic preconditioner); the analytic gradient is
+screened atom pairs, :mod:`pyscf_ml.ofdft.coulomb`) and libxc XC apply.  E(a) is minimised
+with L-BFGS (scipy) in coordinates a = X c with X the eigenvectors of the kinetic matrix in the
+orthonormalised AO space scaled by 1/sqrt(t + 1) (a kinetic preconditioner); the analytic
+gradient is
 
     dE/da = 2N/s (F a - (a^T F a / s) S a),   s = a^T S a,   F = dE/dD.
 
@@ -44,11 +45,14 @@ def psi_on_grid(of, a):
     return _ao_grid(of).values(a)
 
 
-def rho_on_grid(of, a):
-    '''rho = N psi^2 / (a^T S a) on the grid: (ng,) for LDA, (4, ng) with grad rho for GGA.'''
+def rho_on_grid(of, a, psi=None, s=None):
+    '''rho = N psi^2 / (a^T S a) on the grid: (ng,) for LDA, (4, ng) with grad rho for GGA.
+    ``psi`` (psi_on_grid) and ``s`` (a^T S a) may be passed when already computed.'''
     nelec = of.mol.nelectron
-    s = a @ of._ovlp @ a
-    psi = psi_on_grid(of, a)
+    if s is None:
+        s = a @ of._ovlp @ a
+    if psi is None:
+        psi = psi_on_grid(of, a)
     if psi.ndim == 1:
         return nelec / s * psi**2
     rho = np.empty_like(psi)
@@ -57,31 +61,25 @@ def rho_on_grid(of, a):
     return rho
 
 
-def get_j(of, dm):
-    '''Coulomb matrix: exact (PySCF) or density fitted over screened atom pairs
-    (:mod:`pyscf_ml.ofdft.coulomb`).'''
-    if of._df is None:
-        return of._jmf.get_j(of.mol, dm)
-    return of._df.get_j(dm)
-
-
 def energy_and_grad(of, a):
     '''Total energy, dE/da and the energy components for AO coefficients ``a``.'''
     mol = of.mol
     nelec = mol.nelectron
-    s = a @ of._ovlp @ a
+    sa = of._ovlp @ a
+    s = a @ sa
     ta = of._kin.vw_coeff * (of._tmat @ a)
     va = of._vnuc @ a
     e_vw = nelec / s * (a @ ta)
     e_ne = nelec / s * (a @ va)
-    if of._df is None:
-        ja = get_j(of, nelec / s * np.outer(a, a)) @ a
+    if of._df is None:     # PySCF's exact J
+        ja = of._jmf.get_j(of.mol, nelec / s * np.outer(a, a)) @ a
         e_j = .5 * nelec / s * (a @ ja)
     else:    # D = N a a^T / s is rank one: no n_ao^2 density or Coulomb matrix needed
         e_j, ja = of._df.rank_one(a, nelec / s)
     fa = ta + va + ja
 
-    rho = rho_on_grid(of, a)
+    psi = psi_on_grid(of, a)
+    rho = rho_on_grid(of, a, psi, s)
     grid = of._grid_data
     e_tg, vt = (of._kin.energy_and_potential(rho, grid) if of._kin.has_grid_part
                 else (0.0, np.zeros_like(rho)))
@@ -97,8 +95,8 @@ def energy_and_grad(of, a):
             v[0] += vxc[0]
     else:
         v += vxc[0]
-    fa += _ao_grid(of).fock_vec(a, v * of.grids.weights)
-    grad = 2 * nelec / s * (fa - (a @ fa) / s * (of._ovlp @ a))
+    fa += _ao_grid(of).fock_vec(psi, v * of.grids.weights)
+    grad = 2 * nelec / s * (fa - (a @ fa) / s * sa)
     comps = {'kinetic': e_vw + e_tg, 'kinetic_vw': e_vw, 'kinetic_grid': e_tg,
              'nuclear': e_ne, 'hartree': e_j, 'xc': e_xc, 'nuc_nuc': of.energy_nuc()}
     comps = {k: float(v) for k, v in comps.items()}
