@@ -51,6 +51,14 @@ def test_rotation_translation_permutation_invariance(model, lih_grid):
         assert abs(model(coords, w, rho * 1.05, pos, z).item() - e0) / e0 > 1e-3
 
 
+def test_shipped_model_golden_value(model, lih_grid):
+    '''T_P of the shipped weights on a fixed LiH density: 0.30405766626204844 Ha measured with
+    the evaluation code of commit e963917, before the readout was regrouped per atom (same
+    mathematics, other order of summation); catches a change of the model's function.'''
+    with torch.no_grad():
+        assert abs(model(*lih_grid).item() - 0.30405766626204844) < 1e-12
+
+
 def test_unsupported_element():
     mol = gto.M(atom='O 0 0 0; H 0 0.757 0.587; H 0 -0.757 0.587', basis='unc-6-31g',
                 verbose=0)

@@ -78,11 +78,12 @@ class KineticNet(nn.Module):
         return torch.exp(-self.alpha * d[:, None]**2) * _envelope(d, self.cutoff)[:, None]
 
     def _grid_atom_edges(self, coords, pos):
-        # dense distance matrix, then keep pairs inside the cutoff (sparse edge list)
-        vec = coords[:, None, :] - pos[None, :, :]
+        # dense distance matrix, then keep pairs inside the cutoff (sparse edge list), grouped
+        # by atom so that each atom's edges are one contiguous block
+        vec = coords[None, :, :] - pos[:, None, :]
         d = vec.norm(dim=-1)
-        g, a = torch.nonzero(d < self.cutoff, as_tuple=True)
-        return g, a, vec[g, a], d[g, a]
+        a, g = torch.nonzero(d < self.cutoff, as_tuple=True)
+        return g, a, vec[a, g], d[a, g]
 
     def forward(self, coords, weights, rho, pos, z):
         '''Pauli kinetic energy (scalar) of density ``rho`` given on grid ``coords``/``weights``
@@ -92,19 +93,23 @@ class KineticNet(nn.Module):
         rho_c = rho.clamp(min=1e-30)
         g, a, vec, d = self._grid_atom_edges(coords, pos)
         sh = o3.spherical_harmonics(self.sh_irreps, vec, normalize=True,
-                                    normalization='component')
+                                    normalization='component')        # (E, (lmax+1)^2)
         radial = self._radial(d)                                      # (E, K)
-        wr = (weights * rho)[g]
-        # 1. grid -> atoms: density moments
+        nk, nlm = radial.shape[1], sh.shape[1]
+        # geometry only (no gradient): phi_e[k, lm] = B_k(d_e) Y_lm(e), used by steps 1 and 3
+        phi = (radial[:, :, None] * sh[:, None, :]).reshape(len(g), nk * nlm)
+        blocks = torch.bincount(a, minlength=natm).tolist()          # edges of each atom
+        phi_at = torch.split(phi, blocks)
+        g_at = torch.split(g, blocks)
+        wr = weights * rho
+        # 1. grid -> atoms: density moments m_A[k, lm] = sum_g w rho B_k Y_lm (one product per
+        #    atom; Y_00 = 1 in the 'component' normalisation, so lm = 0 is the plain moment)
         norm = (self.alpha / math.pi)**1.5
-        m0 = torch.zeros(natm, radial.shape[1], dtype=dtype, device=coords.device)
-        m0 = m0.index_add(0, a, wr[:, None] * radial * norm)
-        feats = []
-        for l in range(1, self.lmax + 1):
-            y = sh[:, l * l:(l + 1)**2]
-            ml = torch.zeros(natm, radial.shape[1], 2 * l + 1, dtype=dtype, device=coords.device)
-            ml = ml.index_add(0, a, (wr[:, None] * radial * norm)[:, :, None] * y[:, None, :])
-            feats.append((ml / (m0[:, :, None] + 1e-6)).reshape(natm, -1))
+        mom = torch.stack([wr[ga] @ pa for ga, pa in zip(g_at, phi_at)])
+        mom = mom.reshape(natm, nk, nlm) * norm[None, :, None]
+        m0 = mom[:, :, 0]
+        feats = [(mom[:, :, l * l:(l + 1)**2] / (m0[:, :, None] + 1e-6)).reshape(natm, -1)
+                 for l in range(1, self.lmax + 1)]
         onehot = nn.functional.one_hot(self.z_index[z], len(self.species)).to(dtype)
         s = self.scalar_mlp(torch.cat([torch.log(m0 + 1e-4), onehot], dim=1))
         h = self.lin_in(torch.cat([s] + feats, dim=1))
@@ -120,21 +125,24 @@ class KineticNet(nn.Module):
                                        normalization='component')
             msg = self.tp(h[j], y, self.edge_mlp(self._radial(dij)))
             h = h + torch.zeros_like(h).index_add(0, i, msg)
-        # 3. atoms -> grid: invariant contractions with the edge harmonics
-        parts = []
-        off = 0
+        # 3. atoms -> grid: the readout Linear applied to
+        #    pooled_g[(l, c, k)] = sum_{e at g} B_k(d_e) sum_m h_A[c, lm] Y_lm(e) / sqrt(2l+1),
+        #    contracted with h per atom first (H_A), so that each atom's edges need one matrix
+        #    product with phi instead of an (edges x mul (lmax+1) K) intermediate
+        w_read = self.readout.weight.reshape(-1, self.lmax + 1, self.mul, nk)
+        hs, off = [], 0
         for l in range(self.lmax + 1):
             n = 2 * l + 1
             hl = h[:, off:off + self.mul * n].reshape(natm, self.mul, n)
             off += self.mul * n
-            parts.append(torch.einsum('ecm,em->ec', hl[a], sh[:, l * l:(l + 1)**2])
-                         / math.sqrt(n))
-        inv = torch.cat(parts, dim=1)                                  # (E, mul*(lmax+1))
-        edge_feat = (inv[:, :, None] * radial[:, None, :]).reshape(len(g), -1)
+            hs.append(torch.einsum('hck,acm->ahkm', w_read[:, l], hl) / math.sqrt(n))
+        h_read = torch.cat(hs, dim=3).reshape(natm, -1, nk * nlm)     # (natm, hidden, K*lm)
         ng = coords.shape[0]
-        pooled = torch.zeros(ng, edge_feat.shape[1], dtype=dtype, device=coords.device)
-        pooled = pooled.index_add(0, g, edge_feat)
+        pooled = torch.zeros(ng, h_read.shape[1], dtype=dtype, device=coords.device)
+        for i, (ga, pa) in enumerate(zip(g_at, phi_at)):
+            pooled = pooled.index_add(0, ga, pa @ h_read[i].T)
+        x_read = pooled + self.readout.bias
         local = torch.stack([rho_c**(1. / 3), torch.log(rho_c + 1e-8) / 10], dim=1)
-        x = torch.cat([self.readout(pooled), local], dim=1)
+        x = torch.cat([x_read, local], dim=1)
         f = nn.functional.softplus(self.head(x)[:, 0])
         return C_F * torch.sum(weights * rho_c**(5. / 3) * f)
