@@ -78,8 +78,8 @@ class KineticNet(nn.Module):
         return torch.exp(-self.alpha * d[:, None]**2) * _envelope(d, self.cutoff)[:, None]
 
     def _grid_atom_edges(self, coords, pos):
-        # dense distance matrix, then keep pairs inside the cutoff (sparse edge list), grouped
-        # by atom so that each atom's edges are one contiguous block
+        # dense distance matrix, then keep pairs inside the cutoff (sparse edge list); nonzero
+        # returns indices in lexicographic order, so each atom's edges form one contiguous block
         vec = coords[None, :, :] - pos[:, None, :]
         d = vec.norm(dim=-1)
         a, g = torch.nonzero(d < self.cutoff, as_tuple=True)
@@ -96,14 +96,15 @@ class KineticNet(nn.Module):
                                     normalization='component')        # (E, (lmax+1)^2)
         radial = self._radial(d)                                      # (E, K)
         nk, nlm = radial.shape[1], sh.shape[1]
-        # geometry only (no gradient): phi_e[k, lm] = B_k(d_e) Y_lm(e), used by steps 1 and 3
+        # independent of rho and of the trainable parameters: phi_e[k, lm] = B_k(d_e) Y_lm(e),
+        # used by steps 1 and 3
         phi = (radial[:, :, None] * sh[:, None, :]).reshape(len(g), nk * nlm)
         blocks = torch.bincount(a, minlength=natm).tolist()          # edges of each atom
         phi_at = torch.split(phi, blocks)
         g_at = torch.split(g, blocks)
         wr = weights * rho
-        # 1. grid -> atoms: density moments m_A[k, lm] = sum_g w rho B_k Y_lm (one product per
-        #    atom; Y_00 = 1 in the 'component' normalisation, so lm = 0 is the plain moment)
+        # 1. grid -> atoms: density moments m_A[k, lm] = norm_k sum_g w rho B_k Y_lm, one product
+        #    per atom; Y_00 = 1 in the 'component' normalisation, so lm = 0 is the plain moment
         norm = (self.alpha / math.pi)**1.5
         mom = torch.stack([wr[ga] @ pa for ga, pa in zip(g_at, phi_at)])
         mom = mom.reshape(natm, nk, nlm) * norm[None, :, None]
@@ -125,10 +126,11 @@ class KineticNet(nn.Module):
                                        normalization='component')
             msg = self.tp(h[j], y, self.edge_mlp(self._radial(dij)))
             h = h + torch.zeros_like(h).index_add(0, i, msg)
-        # 3. atoms -> grid: the readout Linear applied to
-        #    pooled_g[(l, c, k)] = sum_{e at g} B_k(d_e) sum_m h_A[c, lm] Y_lm(e) / sqrt(2l+1),
-        #    contracted with h per atom first (H_A), so that each atom's edges need one matrix
-        #    product with phi instead of an (edges x mul (lmax+1) K) intermediate
+        # 3. atoms -> grid: x_g = W f_g + b, with W = readout.weight laid out (l, c, k) and
+        #    f_g[(l, c, k)] = sum_{e at g} B_k(d_e) sum_m h_A[c, lm] Y_lm(e) / sqrt(2l+1).
+        #    W is contracted with h per atom first (h_read[A], (hidden, K lm)), so each atom's
+        #    edges need one product phi_A @ h_read[A].T instead of an (edges x mul (lmax+1) K)
+        #    intermediate.
         w_read = self.readout.weight.reshape(-1, self.lmax + 1, self.mul, nk)
         hs, off = [], 0
         for l in range(self.lmax + 1):
@@ -139,8 +141,8 @@ class KineticNet(nn.Module):
         h_read = torch.cat(hs, dim=3).reshape(natm, -1, nk * nlm)     # (natm, hidden, K*lm)
         ng = coords.shape[0]
         pooled = torch.zeros(ng, h_read.shape[1], dtype=dtype, device=coords.device)
-        for i, (ga, pa) in enumerate(zip(g_at, phi_at)):
-            pooled = pooled.index_add(0, ga, pa @ h_read[i].T)
+        for ia, (ga, pa) in enumerate(zip(g_at, phi_at)):
+            pooled.index_add_(0, ga, pa @ h_read[ia].T)     # in place: no copy per atom
         x_read = pooled + self.readout.bias
         local = torch.stack([rho_c**(1. / 3), torch.log(rho_c + 1e-8) / 10], dim=1)
         x = torch.cat([x_read, local], dim=1)
