@@ -39,11 +39,13 @@ def main(argv=None):
                                     if s['split'] == args.split])
     if not samples:
         raise SystemExit(f'no {args.split} samples in {args.data}')
-    results = {}
+    results, tensors = {}, {}
     for tag, path in weights:
         model = load_model(path).model          # float32, eval mode, on get_device()
         device = next(model.parameters()).device
-        results[tag] = evaluate(model, to_tensors(samples, torch.float32, device))
+        if device not in tensors:               # once, not once per weight file
+            tensors[device] = to_tensors(samples, torch.float32, device)
+        results[tag] = evaluate(model, tensors[device])
     names = sorted({s['name'] for s in samples})
     count = {n: sum(s['name'] == n for s in samples) for n in names}
     command = 'python benchmarks/phisnet_fock_mae.py ' + ' '.join(

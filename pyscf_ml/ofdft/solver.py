@@ -300,8 +300,18 @@ class OFDFT(lib.StreamObject):
         state = {'it': 0, 'e_last': None, 'e': None, 'gnorm': None}
         self._last_c = c0
 
+        memo = {}
+
+        def evaluate(c):
+            # one-entry memo: the first L-BFGS call and the final re-evaluation repeat points
+            # that were just evaluated, and each evaluation is the expensive part
+            key = np.asarray(c, dtype=float).tobytes()
+            if memo.get('key') != key:
+                memo.update(key=key, value=energy_and_grad(self, x @ c))
+            return memo['value']
+
         def fun(c):
-            e, g, _ = energy_and_grad(self, x @ c)
+            e, g, _ = evaluate(c)
             gc = x.T @ g
             if not np.isfinite(e) or not np.all(np.isfinite(gc)):
                 raise FloatingPointError('non-finite energy or gradient')
@@ -321,7 +331,7 @@ class OFDFT(lib.StreamObject):
             if state['gnorm'] < self.conv_tol_grad * 1e-2:
                 raise StopIteration   # numerically exact; stop before line-search noise
 
-        e0 = self.energy_tot(a0)
+        e0 = evaluate(c0)[0]    # E is scale invariant: the energy of a0 within the basis
         ftol = self.conv_tol / max(1.0, abs(e0)) if np.isfinite(e0) else self.conv_tol
         failure = None
         c_best = c0
@@ -338,11 +348,11 @@ class OFDFT(lib.StreamObject):
         except (FloatingPointError, np.linalg.LinAlgError, ValueError) as e:
             failure = f'{type(e).__name__}: {e}'
             msg = failure
-        if c_best is None:   # stopped in callback: re-evaluate at the last accepted point
+        if c_best is None:   # stopped in callback: the last accepted point
             c_best = self._last_c
         a = x @ c_best
         if failure is None:
-            e_tot, g, comps = energy_and_grad(self, a)
+            e_tot, g, comps = evaluate(c_best)
             gnorm = np.linalg.norm(x.T @ g) * np.linalg.norm(c_best) / nelec
             # a stalled line search (scipy 'success' on ftol) with a large gradient is not
             # convergence
