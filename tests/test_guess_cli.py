@@ -61,6 +61,12 @@ def test_g2_molecules_for_the_transferable_model(tmp_path):
     # nor a held-out one (methylamine, acetaldehyde) or ethanol (its own model's test set)
     assert set(G2_ALIASES.values()) <= set(data_cli.GEOMETRIES)
     assert not g2names & set(G2_ALIASES)
+    # the alias map is complete: a built-in without an alias shares its formula with no G2
+    # molecule of the sets (a missed alias would let the same molecule in twice)
+    formula = lambda atom: tuple(sorted(gto.M(atom=atom, verbose=0).elements))  # noqa: E731
+    g2_formulas = {formula(data_cli.geometry('g2:' + n)) for n in g2names}
+    for b in set(data_cli.GEOMETRIES) - set(G2_ALIASES.values()):
+        assert formula(data_cli.GEOMETRIES[b]) not in g2_formulas, b
     for n in g2names:
         mol = gto.M(atom=data_cli.geometry('g2:' + n), basis='def2-svp', verbose=0)
         assert set(mol.elements) <= {'H', 'C', 'N', 'O'}
