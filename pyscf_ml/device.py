@@ -17,10 +17,19 @@ def set_device(device):
 
 
 def get_device():
-    '''The torch device used for inference.'''
+    '''The torch device used for inference, with its index for CUDA (``cuda:0``, not ``cuda``).'''
     if _override is not None:
-        return _override
+        return _indexed(_override)
     env = os.environ.get('PYSCF_ML_DEVICE')
     if env:
-        return torch.device(env)
-    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+        return _indexed(torch.device(env))
+    return _indexed(torch.device('cuda' if torch.cuda.is_available() else 'cpu'))
+
+
+def _indexed(device):
+    # torch.device('cuda') means "the current CUDA device" but compares unequal to the
+    # cuda:0 that tensors and parameters report, so a cache keyed on the device would miss
+    # on every call; resolve the index here, once, for every caller
+    if device.type == 'cuda' and device.index is None:
+        return torch.device('cuda', torch.cuda.current_device())
+    return device

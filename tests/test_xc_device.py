@@ -22,6 +22,35 @@ def test_override_and_environment(monkeypatch):
         pyscf_ml.set_device(None)
 
 
+@pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=requires_cuda)])
+def test_network_is_built_once_per_device(device):
+    '''The network is loaded onto the device once and reused by every evaluation: each SCF
+    cycle calls net() once per grid block.  (It used to be rebuilt on every call on CUDA,
+    where 'cuda' compared unequal to the parameters' 'cuda:0'.)'''
+    fn = pyscf_ml.xc.lookup('nn-gga')
+    try:
+        pyscf_ml.set_device(device)
+        net = fn.net()
+        assert next(net.parameters()).device == pyscf_ml.get_device()
+        assert pyscf_ml.get_device().type == device
+        assert fn.net() is net
+    finally:
+        pyscf_ml.set_device(None)
+
+
+@requires_cuda
+def test_cuda_device_has_an_index(monkeypatch):
+    try:
+        for name in ('cuda', 'cuda:0'):
+            pyscf_ml.set_device(name)
+            assert pyscf_ml.get_device() == torch.device('cuda', torch.cuda.current_device())
+        pyscf_ml.set_device(None)
+        monkeypatch.setenv('PYSCF_ML_DEVICE', 'cuda')
+        assert pyscf_ml.get_device().index is not None
+    finally:
+        pyscf_ml.set_device(None)
+
+
 @requires_cuda
 @pytest.mark.parametrize('xc', ['nn-lsda', 'nn-gga', 'nn-metagga', 'nn-nra'])
 def test_cpu_and_gpu_energies_agree(xc):

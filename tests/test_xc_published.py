@@ -11,6 +11,7 @@ import torch
 from pyscf import dft, gto
 
 import pyscf_ml.xc as nnxc
+from pyscf_ml.device import get_device
 from pyscf_ml.xc.forms import SpinDensities
 from pyscf_ml.xc.nonlocal_numint import rho_on_grid
 from pyscf_ml.xc.nra_kernel import CUTOFF, SIGMA, get_kernel
@@ -116,8 +117,9 @@ def test_nra_prototype_value_is_the_untruncated_kernel(nra_h2o, published):
     wn = grids.weights * rho[0]
 
     def exc(R):
-        d = SpinDensities.from_pyscf_rho(torch.as_tensor(rho[None]), 0)
-        eps = fn.eps(d, torch.as_tensor(R)).numpy()
+        dev = get_device()     # where fn.eps runs its network
+        d = SpinDensities.from_pyscf_rho(torch.as_tensor(rho[None], device=dev), 0)
+        eps = fn.eps(d, torch.as_tensor(R, device=dev)).cpu().numpy()
         return float(np.dot(wn, eps))
 
     R_cut = get_kernel(grids.coords).matvec(wn)

@@ -119,14 +119,15 @@ def test_ae_weighted_float32_training_reports_the_exc_part_of_the_ae(grid_data_l
     fn = nnxc.register('tiny-gga-ae', 'nn-gga', str(out))
     try:
         net = fn.net()
+        dev = next(net.parameters()).device      # the inference device (CUDA when present)
         z = np.load(grid_data_lih)
         exc_err = {}
         for name in ('LiH', 'Li', 'H'):
-            rho = torch.as_tensor(z[f'{name}/rho'])
+            rho = torch.as_tensor(z[f'{name}/rho'], device=dev)
             d = SpinDensities.from_pyscf_rho(rho, 1)
             with torch.no_grad():
                 e = eps_xc(net, 3, d) * (d.n_a + d.n_b)
-            w = torch.as_tensor(z[f'{name}/weights'])
+            w = torch.as_tensor(z[f'{name}/weights'], device=dev)
             exc_err[name] = float(w @ e) - float(z[f'{name}/weights'] @ z[f'{name}/e_pbe'])
     finally:
         nnxc.unregister('tiny-gga-ae')
