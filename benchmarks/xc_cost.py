@@ -75,12 +75,13 @@ def peak_rss_gb():
 
 
 def warm_up(xc):
-    '''Load a learned functional's weights and run its network once, untimed: a user
-    session pays this once.'''
+    '''Load a learned functional's weights and run its network and input gradient once,
+    untimed: a user session pays this once (on CUDA it includes the first kernels' set-up).'''
     fn = pyscf_ml.xc.lookup(xc)
     if fn is not None:
-        fn.net()(torch.zeros((8, fn.spec.n_features), dtype=torch.float64,
-                             device=pyscf_ml.get_device()))
+        x = torch.zeros((8, fn.spec.n_features), dtype=torch.float64,
+                        device=pyscf_ml.get_device(), requires_grad=True)
+        fn.net()(x).sum().backward()
 
 
 def run_scf(mol, grids, xc):
