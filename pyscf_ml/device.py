@@ -5,6 +5,7 @@ variable ``PYSCF_ML_DEVICE`` (e.g. ``cpu``, ``cuda``, ``cuda:1``) or at run time
 :func:`set_device`; ``set_device(None)`` returns to the automatic choice.
 '''
 import os
+
 import torch
 
 _override = None
@@ -24,6 +25,11 @@ def get_device():
     if env:
         return _indexed(torch.device(env))
     return _indexed(torch.device('cuda' if torch.cuda.is_available() else 'cpu'))
+
+
+def resolve_device(device=None):
+    '''``device`` (a name or torch.device) with its CUDA index, or :func:`get_device` for None.'''
+    return get_device() if device is None else _indexed(torch.device(device))
 
 
 def _indexed(device):

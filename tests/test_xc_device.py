@@ -2,10 +2,11 @@
 CUDA).'''
 import pytest
 import torch
+from conftest import requires_cuda
 from pyscf import dft, gto
 
 import pyscf_ml
-from conftest import requires_cuda
+from pyscf_ml.device import resolve_device
 
 
 def test_override_and_environment(monkeypatch):
@@ -18,6 +19,8 @@ def test_override_and_environment(monkeypatch):
         monkeypatch.delenv('PYSCF_ML_DEVICE')
         expected = 'cuda' if torch.cuda.is_available() else 'cpu'
         assert pyscf_ml.get_device().type == expected
+        assert resolve_device(None) == pyscf_ml.get_device()
+        assert resolve_device('cpu') == torch.device('cpu')
     finally:
         pyscf_ml.set_device(None)
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from pyscf_ml import weights as weights_mod
-from pyscf_ml.device import get_device
+from pyscf_ml.device import resolve_device
 from pyscf_ml.modelcard import WeightFileError, read_card, verify_weights
 from pyscf_ml.ofdft.kinetic import KineticFunctional
 from pyscf_ml.ofdft.kineticnet import KineticNet
@@ -21,7 +21,7 @@ def load_model(weights=None, card=None, device=None):
     weights = os.path.abspath(weights or weights_mod.path(DEFAULT_WEIGHTS))
     card = card or weights[:-3] + '.json'
     mtime = os.path.getmtime(weights) if os.path.exists(weights) else None
-    return _load_model(weights, card, mtime, str(device or get_device()))
+    return _load_model(weights, card, mtime, str(resolve_device(device)))
 
 
 @functools.lru_cache(maxsize=8)
@@ -43,7 +43,7 @@ class KineticNetFunctional(KineticFunctional):
     name = 'kineticnet'
 
     def __init__(self, weights=None, card=None, model=None, device=None):
-        self.device = torch.device(device) if device is not None else get_device()
+        self.device = resolve_device(device)
         self.model = (model.double().to(self.device).eval() if model is not None
                       else load_model(weights, card, self.device))
         self._cache = None
