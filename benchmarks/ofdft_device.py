@@ -14,39 +14,11 @@ import time
 
 import numpy as np
 import torch
+from call_timer import CallTimer  # benchmarks/call_timer.py
 from pyscf import dft, gto, lib
 
 from pyscf_ml.ofdft import OFDFT
 from pyscf_ml.ofdft.learned import KineticNetFunctional
-
-
-class NetworkTimer:
-    '''Wall time inside ``KineticNetFunctional.energy_and_potential`` while the block runs.'''
-
-    def __init__(self):
-        self.seconds = 0.0
-
-    def __enter__(self):
-        self._saved = KineticNetFunctional.energy_and_potential
-
-        def timed(obj, *args, **kwargs):
-            _sync()
-            t0 = time.perf_counter()
-            try:
-                return self._saved(obj, *args, **kwargs)
-            finally:
-                _sync()
-                self.seconds += time.perf_counter() - t0
-        KineticNetFunctional.energy_and_potential = timed
-        return self
-
-    def __exit__(self, *exc):
-        KineticNetFunctional.energy_and_potential = self._saved
-
-
-def _sync():
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def h_chain(n):
@@ -60,7 +32,7 @@ def run_of(mol, kinetic, device=None):
     of = OFDFT(mol, kinetic=kinetic, xc='lda,vwn')
     of.density_fit = True
     of.grids.level = 2
-    with NetworkTimer() as timer:
+    with CallTimer((KineticNetFunctional, 'energy_and_potential')) as timer:
         t0 = time.perf_counter()
         of.kernel()
         wall = time.perf_counter() - t0

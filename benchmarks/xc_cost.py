@@ -16,6 +16,7 @@ import resource
 import time
 
 import torch
+from call_timer import CallTimer  # benchmarks/call_timer.py
 from pyscf import dft, gto, lib
 
 import pyscf_ml
@@ -33,41 +34,6 @@ MOLECULES = {
                   H -2.1486 1.2405 0''',
 }
 FUNCTIONALS = ['scan', 'nn-lsda', 'nn-gga', 'nn-metagga', 'nn-nra']
-
-
-class NetworkTimer:
-    '''Accumulates the wall time of the learned functional's torch work (see the module
-    docstring) by wrapping its two entry points for the duration of a ``with`` block.'''
-    targets = [(functional.TorchFunctional, 'eval_eff'), (nonlocal_numint, 'eval_nonlocal')]
-
-    def __init__(self):
-        self.seconds = 0.0
-
-    def _timed(self, f):
-        def wrapper(*args, **kwargs):
-            _sync()
-            t0 = time.perf_counter()
-            try:
-                return f(*args, **kwargs)
-            finally:
-                _sync()
-                self.seconds += time.perf_counter() - t0
-        return wrapper
-
-    def __enter__(self):
-        self._saved = [(owner, name, getattr(owner, name)) for owner, name in self.targets]
-        for owner, name, f in self._saved:
-            setattr(owner, name, self._timed(f))
-        return self
-
-    def __exit__(self, *exc):
-        for owner, name, f in self._saved:
-            setattr(owner, name, f)
-
-
-def _sync():
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def peak_rss_gb():
@@ -89,7 +55,8 @@ def run_scf(mol, grids, xc):
     mf = dft.RKS(mol, xc=xc)
     mf.grids = grids
     mf.conv_tol = 1e-8
-    with NetworkTimer() as timer:
+    with CallTimer((functional.TorchFunctional, 'eval_eff'),
+                   (nonlocal_numint, 'eval_nonlocal')) as timer:
         t0 = time.perf_counter()
         e = mf.kernel()
         wall = time.perf_counter() - t0
