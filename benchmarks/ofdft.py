@@ -226,14 +226,20 @@ def scaling(sizes, kinetics, learned_max):
         rows.append(row)
         print(rows[-1], flush=True)
     ns = np.array(sizes, dtype=float)
-    fit = ['fitted exponent p (t ~ n^p, last 3 sizes)', '']
-    fit += [_fit(ns[:len(t)], np.array(t)) for t in times.values()]
-    fit.insert(5, '')
-    rows.append(fit)
-    scaling.times = {k: (sizes[:len(v)], v, COLOURS[k]) for k, v in times.items()}
+
+    def fit(key):
+        return _fit(ns[:len(times[key])], np.array(times[key]))
+    # header and fit row in the order the rows above were built
     head = ['n(H)', 'nao', 'RKS time (s)', 'RKS, screened J (s)']
-    head += [f'OF {k} time (s)' for k in kinetics]
-    head.insert(5, f'OF {kinetics[0]} / RKS / RKS screened J')
+    fits = ['fitted exponent p (t ~ n^p, last 3 sizes)', '', fit('RKS'), fit('RKS, screened J')]
+    for kin in kinetics:
+        head.append(f'OF {kin} time (s)')
+        fits.append(fit(kin))
+        if kin == kinetics[0]:
+            head.append(f'OF {kin} / RKS / RKS screened J')
+            fits.append('')
+    rows.append(fits)
+    scaling.times = {k: (sizes[:len(v)], v, COLOURS[k]) for k, v in times.items()}
     return table(head, rows)
 
 
