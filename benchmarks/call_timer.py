@@ -13,7 +13,8 @@ def sync():
 
 class CallTimer:
     '''``with CallTimer((owner, 'name'), ...) as t: ...`` replaces each ``owner.name`` by a timed
-    wrapper for the block and leaves the total in ``t.seconds``.'''
+    wrapper for the block and leaves the total in ``t.seconds``.  Only calls through
+    ``owner.name`` are timed, not those through a name imported from the owner beforehand.'''
 
     def __init__(self, *targets):
         self.targets = targets
@@ -31,11 +32,15 @@ class CallTimer:
         return wrapper
 
     def __enter__(self):
-        self._saved = [(owner, name, getattr(owner, name)) for owner, name in self.targets]
-        for owner, name, f in self._saved:
-            setattr(owner, name, self._timed(f))
+        # what the owner itself held (None for an inherited attribute), to put back exactly
+        self._saved = [(owner, name, vars(owner).get(name)) for owner, name in self.targets]
+        for owner, name in self.targets:
+            setattr(owner, name, self._timed(getattr(owner, name)))
         return self
 
     def __exit__(self, *exc):
-        for owner, name, f in self._saved:
-            setattr(owner, name, f)
+        for owner, name, own in self._saved:
+            if own is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, own)

@@ -212,7 +212,7 @@ def scaling(sizes, kinetics, learned_max):
                f'dE {ks2.e_tot - ks.e_tot:+.0e})']
         for kin in kinetics:
             if kin == 'kineticnet' and n > learned_max:
-                row.append('-')
+                row += ['-'] * (2 if kin == kinetics[0] else 1)    # its time (and ratio)
                 continue
             of = OFDFT(mol, kinetic=kin, xc='lda,vwn')
             of.density_fit = True

@@ -15,6 +15,7 @@ import time
 import numpy as np
 import torch
 from call_timer import CallTimer  # benchmarks/call_timer.py
+from ofdft import _fit, table  # benchmarks/ofdft.py
 from pyscf import dft, gto, lib
 
 from pyscf_ml.ofdft import OFDFT
@@ -87,16 +88,12 @@ def main(argv=None):
             row.append(f'{res["cuda"][0].e_tot - res["cpu"][0].e_tot:+.1e}')
         rows.append(row)
         print(row, flush=True)
+    ns = np.array(sizes, dtype=float)
+    rows.append(['exponent p (t ~ n^p, last 3 sizes)']
+                + [_fit(ns, np.array(t)) for t in times.values()]
+                + [''] * (len(head) - 1 - len(times)))
     print()
-    print('| ' + ' | '.join(head) + ' |')
-    print('|' + '---|' * len(head))
-    for r in rows:
-        print('| ' + ' | '.join(str(c) for c in r) + ' |')
-    if len(sizes) >= 3:
-        fits = [f'{label} {np.polyfit(np.log(sizes[-3:]), np.log(t[-3:]), 1)[0]:.2f}'
-                for label, t in times.items()]
-        print(f'\nexponent p of t ~ n^p over {sizes[-3]}-{sizes[-1]} H: ' + ', '.join(fits))
-
+    print(table(head, rows))
 
 if __name__ == '__main__':
     main()

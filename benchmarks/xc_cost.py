@@ -5,7 +5,7 @@ SCF wall time, cycles and time per cycle of nn-lsda, nn-gga, nn-metagga, nn-nra 
 ratio to SCAN, the NN-NRA kernel (build time, nonzeros, memory, time per application) and, when
 CUDA is present, the same on the GPU.  Column 'net %' is the share of the SCF wall time spent in
 the learned functional's torch work: the network with its input gradient, the NN-NRA kernel
-applications (and its first build) and the host<->device copies of densities and potentials,
+applications (built before the SCFs, in the kernel statistics) and the host<->device copies of densities and potentials,
 timed around ``TorchFunctional.eval_eff`` and ``nonlocal_numint.eval_nonlocal`` with a CUDA
 synchronisation at each end.
 

@@ -33,9 +33,13 @@ def resolve_device(device=None):
 
 
 def _indexed(device):
-    # torch.device('cuda') means "the current CUDA device" but compares unequal to the
-    # cuda:0 that tensors and parameters report, so a cache keyed on the device would miss
-    # on every call; resolve the index here, once, for every caller
-    if device.type == 'cuda' and device.index is None:
-        return torch.device('cuda', torch.cuda.current_device())
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise RuntimeError(f'pyscf_ml was asked to run on {device} (PYSCF_ML_DEVICE or '
+                               f'set_device), but torch sees no CUDA device; use cpu')
+        # torch.device('cuda') means "the current CUDA device" but compares unequal to the
+        # cuda:0 that tensors and parameters report, so a cache keyed on the device would
+        # miss on every call; resolve the index here, once, for every caller
+        if device.index is None:
+            return torch.device('cuda', torch.cuda.current_device())
     return device

@@ -20,7 +20,6 @@ def test_override_and_environment(monkeypatch):
         expected = 'cuda' if torch.cuda.is_available() else 'cpu'
         assert pyscf_ml.get_device().type == expected
         assert resolve_device(None) == pyscf_ml.get_device()
-        assert resolve_device('cpu') == torch.device('cpu')
     finally:
         pyscf_ml.set_device(None)
 
@@ -43,13 +42,42 @@ def test_network_is_built_once_per_device(device):
 
 @requires_cuda
 def test_cuda_device_has_an_index(monkeypatch):
+    '''The device names what tensors made there report, so device checks compare equal.'''
     try:
         for name in ('cuda', 'cuda:0'):
             pyscf_ml.set_device(name)
-            assert pyscf_ml.get_device() == torch.device('cuda', torch.cuda.current_device())
+            assert pyscf_ml.get_device() == torch.zeros(1, device=name).device
         pyscf_ml.set_device(None)
         monkeypatch.setenv('PYSCF_ML_DEVICE', 'cuda')
-        assert pyscf_ml.get_device().index is not None
+        assert pyscf_ml.get_device() == torch.zeros(1, device='cuda').device
+    finally:
+        pyscf_ml.set_device(None)
+
+
+def test_cuda_name_is_indexed_without_a_gpu(monkeypatch):
+    '''The same on a machine without CUDA, with torch.cuda faked: 'cuda' must come back as
+    'cuda:<current>' (it came back as 'cuda', which never equals a parameter's device, and the
+    XC network was rebuilt at every grid block).'''
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'current_device', lambda: 1)
+    try:
+        pyscf_ml.set_device('cuda')
+        assert pyscf_ml.get_device() == torch.device('cuda', 1)
+        assert resolve_device('cuda:0') == torch.device('cuda', 0)
+    finally:
+        pyscf_ml.set_device(None)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a machine without CUDA')
+def test_cuda_requested_without_a_gpu_is_a_clear_error(monkeypatch):
+    try:
+        pyscf_ml.set_device('cuda')
+        with pytest.raises(RuntimeError, match='torch sees no CUDA device'):
+            pyscf_ml.get_device()
+        pyscf_ml.set_device(None)
+        monkeypatch.setenv('PYSCF_ML_DEVICE', 'cuda:0')
+        with pytest.raises(RuntimeError, match='torch sees no CUDA device'):
+            pyscf_ml.get_device()
     finally:
         pyscf_ml.set_device(None)
 
