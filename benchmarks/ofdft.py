@@ -194,13 +194,18 @@ def _timed(mf):
     return time.perf_counter() - t0
 
 
+def h_chain(n):
+    '''The scaling benchmarks' system: n H atoms 0.9 A apart on a line, unc-cc-pvdz.'''
+    atom = '; '.join(f'H 0 0 {0.9 * i:.3f}' for i in range(n))
+    return gto.M(atom=atom, basis='unc-cc-pvdz', verbose=0)
+
+
 def scaling(sizes, kinetics, learned_max):
     '''Wall time of RKS (PySCF's density fitting), RKS with the screened J and OF-DFT.'''
     rows = []
     times = {k: [] for k in ['RKS', 'RKS, screened J'] + list(kinetics)}
     for n in sizes:
-        atom = '; '.join(f'H 0 0 {0.9 * i:.3f}' for i in range(n))
-        mol = gto.M(atom=atom, basis='unc-cc-pvdz', verbose=0)
+        mol = h_chain(n)
         ks = dft.RKS(mol, xc='lda,vwn').density_fit()
         ks.grids.level = 2
         times['RKS'].append(_timed(ks))

@@ -15,16 +15,11 @@ import time
 import numpy as np
 import torch
 from call_timer import CallTimer  # benchmarks/call_timer.py
-from ofdft import _fit, table  # benchmarks/ofdft.py
-from pyscf import dft, gto, lib
+from ofdft import _fit, h_chain, table  # benchmarks/ofdft.py
+from pyscf import dft, lib
 
 from pyscf_ml.ofdft import OFDFT
 from pyscf_ml.ofdft.learned import KineticNetFunctional
-
-
-def h_chain(n):
-    atom = '; '.join(f'H 0 0 {0.9 * i:.3f}' for i in range(n))
-    return gto.M(atom=atom, basis='unc-cc-pvdz', verbose=0)
 
 
 def run_of(mol, kinetic, device=None):

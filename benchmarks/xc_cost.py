@@ -5,9 +5,9 @@ SCF wall time, cycles and time per cycle of nn-lsda, nn-gga, nn-metagga, nn-nra 
 ratio to SCAN, the NN-NRA kernel (build time, nonzeros, memory, time per application) and, when
 CUDA is present, the same on the GPU.  Column 'net %' is the share of the SCF wall time spent in
 the learned functional's torch work: the network with its input gradient, the NN-NRA kernel
-applications (built before the SCFs, in the kernel statistics) and the host<->device copies of densities and potentials,
-timed around ``TorchFunctional.eval_eff`` and ``nonlocal_numint.eval_nonlocal`` with a CUDA
-synchronisation at each end.
+applications (the kernel itself is built before the SCFs, in the kernel statistics) and the
+host<->device copies of densities and potentials, timed around ``TorchFunctional.eval_eff`` and
+``nonlocal_numint.eval_nonlocal`` with a CUDA synchronisation at each end.
 
     python benchmarks/xc_cost.py [--molecules water ethanol benzene] [--basis def2-tzvp]
 '''
@@ -16,7 +16,7 @@ import resource
 import time
 
 import torch
-from call_timer import CallTimer  # benchmarks/call_timer.py
+from call_timer import CallTimer, sync  # benchmarks/call_timer.py
 from pyscf import dft, gto, lib
 
 import pyscf_ml
@@ -80,10 +80,10 @@ def kernel_stats(grids):
     if torch.cuda.is_available():
         xt = torch.as_tensor(x, device='cuda')
         kernel.matvec(xt, 'blocked')
-        torch.cuda.synchronize()
+        sync()
         t0 = time.perf_counter()
         kernel.matvec(xt, 'blocked')
-        torch.cuda.synchronize()
+        sync()
         out['apply_gpu'] = time.perf_counter() - t0
     return out
 
