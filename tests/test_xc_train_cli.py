@@ -61,6 +61,22 @@ def test_train_resume_and_register(grid_data, tmp_path):
         nnxc.unregister('tiny-gga')
 
 
+def test_resumed_run_records_the_first_starts_init(grid_data, tmp_path):
+    '''--init is hashed when the run first starts and kept across --resume, even when the file
+    has changed since (here: overwritten by the run's own output).'''
+    base = ['--form', 'nn-gga', '--data', str(grid_data), '--points', '2000']
+    start = tmp_path / 'start.pt'
+    train_xc.main(base + ['--steps', '2', '--out', str(start)])
+    first_hash = sha256_of(start)
+    common = base + ['--init', str(start), '--checkpoint', str(tmp_path / 'ck.pt'),
+                     '--checkpoint-every', '2', '--out', str(start)]
+    train_xc.main(common + ['--steps', '2'])
+    assert sha256_of(start) != first_hash
+    train_xc.main(common + ['--steps', '4', '--resume'])
+    card = json.load(open(tmp_path / 'start.json'))
+    assert card['hyperparameters']['init'] == {'file': str(start), 'sha256': first_hash}
+
+
 def test_fold_standardisation_is_exact():
     torch.manual_seed(0)
     net = NagaiMLP(3).double()

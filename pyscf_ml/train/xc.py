@@ -32,6 +32,7 @@ from pyscf_ml.data.g2 import HARTREE_TO_KCAL
 from pyscf_ml.modelcard import git_commit, sha256_of, write_card
 from pyscf_ml.train.progress import (
     Progress,
+    init_of_resumed_run,
     init_record,
     load_checkpoint,
     save_checkpoint,
@@ -371,6 +372,7 @@ def main(argv=None):
             if float(net.t2_floor) != t2_floor:
                 raise SystemExit(f'{args.checkpoint} was trained with --t2-floor '
                                  f'{float(net.t2_floor)}, not {t2_floor}')
+            init_card = init_of_resumed_run(ckpt, init_card)
             print(f'resumed from {args.checkpoint} at step {step}', file=sys.stderr)
 
     evaluated = []        # the loss terms of the closure's last evaluation
@@ -414,7 +416,7 @@ def main(argv=None):
                         energy=energy.item(), ae_rms_kcal=ae.item() ** 0.5)
         if args.checkpoint and (step % args.checkpoint_every == 0 or step == args.steps):
             save_checkpoint(args.checkpoint, net=net.state_dict(), opt=opt.state_dict(),
-                            step=step, scale=scale,
+                            step=step, scale=scale, init=init_card,
                             anchor=anchor and anchor.state,
                             sched=sched.state_dict() if sched is not None else None)
     progress.close()
