@@ -160,3 +160,25 @@ def test_mo_loss_is_the_first_order_orbital_rotation():
     pred = [t[0]['fock'] + torch.as_tensor(df)]
     extra = train_cli.batch_loss(pred, t, 1.0) - train_cli.batch_loss(pred, t, 0.0)
     assert abs(extra.item() - (m**2).sum() / len(m)) < 1e-12 * (m**2).sum()
+
+
+def test_data_run_stopped_midway_keeps_finished_samples(tmp_path, monkeypatch):
+    '''An exception inside the labelling loop (here an SCF that never converges on the third
+    conformer) writes the finished samples before it propagates, even between the periodic
+    saves; a rerun resumes from them.'''
+    out = str(tmp_path / 'h2.pt')
+    args = ['--molecule', 'h2', '--n-conf', '4', '--out', out]
+    label = data_cli.fock_label
+    calls = []
+
+    def failing_third(mol, dm0=None):
+        calls.append(1)
+        return None if len(calls) >= 3 else label(mol, dm0=dm0)
+    monkeypatch.setattr(data_cli, 'fock_label', failing_third)
+    monkeypatch.setattr(data_cli, 'SAVE_EVERY_S', 1e9)      # no periodic save before the failure
+    with pytest.raises(RuntimeError, match='conformer 2: SCF did not converge'):
+        data_cli.main(args)
+    assert [s['index'] for s in torch.load(out, weights_only=False)['samples']] == [0, 1]
+    monkeypatch.setattr(data_cli, 'fock_label', label)
+    assert data_cli.main(args) == 0
+    assert len(torch.load(out, weights_only=False)['samples']) == 4

@@ -14,8 +14,9 @@ test split (held-out molecules of the transferable model); the validation molecu
 Each molecule's conformers come from the stream ``(--seed, its position in --molecule)``, so a
 file is reproduced by its exact command, set order included.  The output file is rewritten
 after a molecule's last conformer and, within a molecule, when ``SAVE_EVERY_S`` seconds have
-passed since the last write (not after every sample: each write is the whole file); a rerun
-with the same arguments continues where it stopped.
+passed since the last write (not after every sample: each write is the whole file), and when
+an exception (an unconverged SCF, Ctrl-C) stops the run; a rerun with the same arguments
+continues where it stopped.
 '''
 import argparse
 import os
@@ -243,47 +244,52 @@ def main(argv=None):
     total = len(names) * args.n_conf
     progress = Progress(total, args.log or os.path.splitext(args.out)[0] + '.log', every=1)
     t_start = last_save = time.perf_counter()
-    for k, name in enumerate(names):
-        done = [s for s in state['samples'] if s['name'] == name]
-        if len(done) >= args.n_conf:
-            continue
-        if name not in state['plan']:
-            # one conformer stream per molecule, independent of the others and of restarts
-            mol0 = gto.M(atom=geometries[name], basis=BASIS, verbose=0)
-            coords = relax(mol0, label=name)
-            w2, modes, msq = normal_modes(mol0, coords)
-            rng = np.random.default_rng([args.seed, k])
-            conf = sample_conformers(coords, w2, modes, msq, args.n_conf, args.temperature, rng)
-            split = np.array(['train'] * args.n_conf, dtype=object)
-            if args.held_out:
-                split[:] = 'test'
-            else:
-                order = rng.permutation(args.n_conf)
-                split[order[:args.n_test]] = 'test'
-                split[order[args.n_test:args.n_test + args.n_val]] = 'val'
-            state['plan'][name] = dict(Z=[int(z) for z in mol0.atom_charges()],
-                                       equilibrium=coords, conformers=conf, split=list(split))
-        plan = state['plan'][name]
-        dm = None
-        for i in range(len(done), args.n_conf):
-            pos = plan['conformers'][i]
-            mol = gto.M(atom=list(zip(plan['Z'], pos.tolist())), unit='Bohr', basis=BASIS,
-                        verbose=0)
-            out = fock_label(mol, dm0=dm)
-            if out is None:   # an unconverged label is worse than none: retry from scratch
-                out = fock_label(mol)
-            if out is None:
-                save_checkpoint(args.out, **state)    # keep the finished samples
-                raise RuntimeError(f'{name} conformer {i}: SCF did not converge')
-            label, dm = out
-            state['samples'].append(dict(name=name, index=i, Z=np.array(plan['Z']), pos=pos,
-                                         split=plan['split'][i], **label))
-            # the whole file is rewritten, so not after every sample (quadratic in the set)
-            if time.perf_counter() - last_save > SAVE_EVERY_S or i == args.n_conf - 1:
-                save_checkpoint(args.out, **state)
-                last_save = time.perf_counter()
-            progress.update(len(state['samples']), molecule=name, conf=i,
-                            split=plan['split'][i])
+    try:
+        for k, name in enumerate(names):
+            done = [s for s in state['samples'] if s['name'] == name]
+            if len(done) >= args.n_conf:
+                continue
+            if name not in state['plan']:
+                # one conformer stream per molecule, independent of the others and of restarts
+                mol0 = gto.M(atom=geometries[name], basis=BASIS, verbose=0)
+                coords = relax(mol0, label=name)
+                w2, modes, msq = normal_modes(mol0, coords)
+                rng = np.random.default_rng([args.seed, k])
+                conf = sample_conformers(coords, w2, modes, msq, args.n_conf,
+                                         args.temperature, rng)
+                split = np.array(['train'] * args.n_conf, dtype=object)
+                if args.held_out:
+                    split[:] = 'test'
+                else:
+                    order = rng.permutation(args.n_conf)
+                    split[order[:args.n_test]] = 'test'
+                    split[order[args.n_test:args.n_test + args.n_val]] = 'val'
+                state['plan'][name] = dict(Z=[int(z) for z in mol0.atom_charges()],
+                                           equilibrium=coords, conformers=conf, split=list(split))
+            plan = state['plan'][name]
+            dm = None
+            for i in range(len(done), args.n_conf):
+                pos = plan['conformers'][i]
+                mol = gto.M(atom=list(zip(plan['Z'], pos.tolist())), unit='Bohr', basis=BASIS,
+                            verbose=0)
+                out = fock_label(mol, dm0=dm)
+                if out is None:   # an unconverged label is worse than none: retry from scratch
+                    out = fock_label(mol)
+                if out is None:
+                    raise RuntimeError(f'{name} conformer {i}: SCF did not converge')
+                label, dm = out
+                state['samples'].append(dict(name=name, index=i, Z=np.array(plan['Z']), pos=pos,
+                                             split=plan['split'][i], **label))
+                # the whole file is rewritten, so not after every sample (quadratic in the set)
+                if time.perf_counter() - last_save > SAVE_EVERY_S or i == args.n_conf - 1:
+                    save_checkpoint(args.out, **state)
+                    last_save = time.perf_counter()
+                progress.update(len(state['samples']), molecule=name, conf=i,
+                                split=plan['split'][i])
+    except BaseException:
+        # whatever stops the run (an unconverged SCF, Ctrl-C), the finished samples are kept
+        save_checkpoint(args.out, **state)
+        raise
     progress.close()
     print(f'{args.out}: {len(state["samples"])} samples '
           f'({time.perf_counter() - t_start:.0f} s this run)', file=sys.stderr)
