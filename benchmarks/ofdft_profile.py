@@ -14,10 +14,12 @@ import pstats
 import sys
 import time
 
-from pyscf import dft, gto, lib
+from pyscf import dft, lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from ofdft import h_chain  # noqa: E402  (benchmarks/ofdft.py)
 
 from pyscf_ml.ofdft import OFDFT  # noqa: E402
 
@@ -69,8 +71,7 @@ def main(argv=None):
     p.add_argument('--out', help='also write the table as markdown to this file')
     args = p.parse_args(argv)
     lib.num_threads(1)
-    mol = gto.M(atom='; '.join(f'H 0 0 {0.9 * i:.3f}' for i in range(args.n)),
-                basis='unc-cc-pvdz', verbose=0)
+    mol = h_chain(args.n)
     ks = dft.RKS(mol, xc='lda,vwn').density_fit()
     ks.grids.level = 2
     t_ks, s_ks = profiled(ks)

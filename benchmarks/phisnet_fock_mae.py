@@ -16,6 +16,7 @@ import sys
 import torch
 from weight_args import tag_file_pairs  # benchmarks/weight_args.py
 
+from pyscf_ml.device import get_device
 from pyscf_ml.guess.predict import load_model
 from pyscf_ml.train.phisnet import (
     add_residual_targets,
@@ -39,13 +40,9 @@ def main(argv=None):
                                     if s['split'] == args.split])
     if not samples:
         raise SystemExit(f'no {args.split} samples in {args.data}')
-    results, tensors = {}, {}
-    for tag, path in weights:
-        model = load_model(path).model          # float32, eval mode, on get_device()
-        device = next(model.parameters()).device
-        if device not in tensors:               # once, not once per weight file
-            tensors[device] = to_tensors(samples, torch.float32, device)
-        results[tag] = evaluate(model, tensors[device])
+    # every model is loaded (float32, eval mode) onto get_device(): the tensors are made once
+    tensors = to_tensors(samples, torch.float32, get_device())
+    results = {tag: evaluate(load_model(path).model, tensors) for tag, path in weights}
     names = sorted({s['name'] for s in samples})
     count = {n: sum(s['name'] == n for s in samples) for n in names}
     command = 'python benchmarks/phisnet_fock_mae.py ' + ' '.join(
