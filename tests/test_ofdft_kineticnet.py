@@ -49,6 +49,11 @@ def test_rotation_translation_permutation_invariance(model, lih_grid):
         assert abs(e2 - e0) / e0 < 1e-8
         # and it does depend on the density (a test that cannot fail is a defect)
         assert abs(model(coords, w, rho * 1.05, pos, z).item() - e0) / e0 > 1e-3
+        # the OF solver passes the grid-atom geometry it made once: same energy to the bit
+        geometry = model.geometry(coords, pos)
+        assert model(coords, w, rho, pos, z, geometry).item() == e0
+        assert (model(coords, w, rho * 1.05, pos, z, geometry).item()
+                == model(coords, w, rho * 1.05, pos, z).item())
 
 
 # T_P of the shipped weights on a closed-form two-centre density at Li and H, on random points

@@ -85,23 +85,29 @@ class KineticNet(nn.Module):
         a, g = torch.nonzero(d < self.cutoff, as_tuple=True)
         return g, a, vec[a, g], d[a, g]
 
-    def forward(self, coords, weights, rho, pos, z):
-        '''Pauli kinetic energy (scalar) of density ``rho`` given on grid ``coords``/``weights``
-        for atoms at ``pos`` (bohr) with atomic numbers ``z``.'''
+    def geometry(self, coords, pos):
+        '''The grid-atom edges of each atom and phi_e[k, lm] = B_k(d_e) Y_lm(e) on them, as
+        (grid indices per atom, phi per atom).  They depend on the grid and the atoms only (no
+        density, no trainable parameter), so a caller that evaluates many densities on one grid
+        (the OF-DFT solver) makes them once and passes them to :meth:`forward`.'''
         natm = pos.shape[0]
-        dtype = coords.dtype
-        rho_c = rho.clamp(min=1e-30)
         g, a, vec, d = self._grid_atom_edges(coords, pos)
         sh = o3.spherical_harmonics(self.sh_irreps, vec, normalize=True,
                                     normalization='component')        # (E, (lmax+1)^2)
         radial = self._radial(d)                                      # (E, K)
-        nk, nlm = radial.shape[1], sh.shape[1]
-        # independent of rho and of the trainable parameters: phi_e[k, lm] = B_k(d_e) Y_lm(e),
-        # used by steps 1 and 3
-        phi = (radial[:, :, None] * sh[:, None, :]).reshape(len(g), nk * nlm)
+        phi = (radial[:, :, None] * sh[:, None, :]).reshape(len(g), -1)
         blocks = torch.bincount(a, minlength=natm).tolist()          # edges of each atom
-        phi_at = torch.split(phi, blocks)
-        g_at = torch.split(g, blocks)
+        return torch.split(g, blocks), torch.split(phi, blocks)
+
+    def forward(self, coords, weights, rho, pos, z, geometry=None):
+        '''Pauli kinetic energy (scalar) of density ``rho`` given on grid ``coords``/``weights``
+        for atoms at ``pos`` (bohr) with atomic numbers ``z``; ``geometry`` is
+        :meth:`geometry` of the same grid and atoms (made here when not given).'''
+        natm = pos.shape[0]
+        dtype = coords.dtype
+        rho_c = rho.clamp(min=1e-30)
+        g_at, phi_at = geometry if geometry is not None else self.geometry(coords, pos)
+        nk, nlm = len(self.alpha), (self.lmax + 1)**2
         wr = weights * rho
         # 1. grid -> atoms: density moments m_A[k, lm] = norm_k sum_g w rho B_k Y_lm, one product
         #    per atom; Y_00 = 1 in the 'component' normalisation, so lm = 0 is the plain moment

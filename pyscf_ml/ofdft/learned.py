@@ -53,18 +53,22 @@ class KineticNetFunctional(KineticFunctional):
 
     def _grid_tensors(self, grid):
         # keyed by the grid object itself (an id() could be reused after the grid is freed)
+        # with the network's grid-atom geometry, made once per grid instead of per evaluation
         if self._cache is None or self._cache[0] is not grid:
             t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float64, device=self.device)
-            self._cache = (grid, t(grid.coords), t(grid.weights), t(grid.mol.atom_coords()),
-                           torch.as_tensor(grid.mol.atom_charges(), device=self.device))
+            coords, pos = t(grid.coords), t(grid.mol.atom_coords())
+            with torch.no_grad():
+                geometry = self.model.geometry(coords, pos)
+            self._cache = (grid, coords, t(grid.weights), pos,
+                           torch.as_tensor(grid.mol.atom_charges(), device=self.device), geometry)
         return self._cache[1:]
 
     def energy_and_potential(self, rho, grid):
         rho0 = rho[0] if rho.ndim == 2 else rho
-        coords, w, pos, z = self._grid_tensors(grid)
+        coords, w, pos, z, geometry = self._grid_tensors(grid)
         r = torch.as_tensor(np.maximum(rho0, 0), dtype=torch.float64,
                             device=self.device).requires_grad_()
-        e = self.model(coords, w, r, pos, z)
+        e = self.model(coords, w, r, pos, z, geometry)
         (de,) = torch.autograd.grad(e, r)
         # dE/drho_g = w_g * (functional derivative at r_g); points with w = 0 carry nothing
         wn = w.abs() > 1e-300
