@@ -18,14 +18,13 @@ writes OUT.md (table + the command), OUT.json and OUT.png (bar chart of mean cyc
 import argparse
 import json
 import os
-import struct
 import sys
 import time
-import zlib
 
 import numpy as np
 import scipy.linalg
 import torch
+from png_writer import write_rgb_png  # benchmarks/png_writer.py
 from pyscf import dft, lib
 
 import pyscf_ml.guess  # noqa: F401  (installs the init-guess hook)
@@ -148,24 +147,17 @@ def _text(img, x, y, s, scale=2, color=(0, 0, 0)):
                     img[y0:y0 + scale, x0:x0 + scale] = color
 
 
-def write_png(path, img):
-    h, w, _ = img.shape
-    raw = b''.join(b'\x00' + img[r].astype(np.uint8).tobytes() for r in range(h))
-    chunk = lambda t, d: (struct.pack('>I', len(d)) + t + d
-                          + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff))
-    with open(path, 'wb') as f:
-        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
-                + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
-
-
 def bar_chart(path, table):
     '''Mean SCF cycles per guess (bars) for every test set.'''
     groups = list(table)
     ymax = max(t[k]['cycles'] for t in table.values() for k in KEYS) * 1.15
     bw, gap, left, top, plot_h = 14, 30, 50, 40, 260
+    title = 'SCF CYCLES PER INITIAL GUESS (PBE/DEF2-SVP)'
     width = left + len(groups) * (len(KEYS) * bw + gap) + 20
-    img = np.full((top + plot_h + 60 + 14 * len(KEYS), max(width, 360), 3), 255, np.uint8)
-    _text(img, left, 10, 'SCF CYCLES PER INITIAL GUESS (PBE/DEF2-SVP)')
+    # at least as wide as the title (8 px per glyph at scale 2), which one or two groups are not
+    img = np.full((top + plot_h + 60 + 14 * len(KEYS), max(width, left + 8 * len(title) + 10), 3),
+                  255, np.uint8)
+    _text(img, left, 10, title)
     base = top + plot_h
     img[top:base + 1, left - 2] = 0
     img[base, left - 2:width - 10] = 0
@@ -183,7 +175,7 @@ def bar_chart(path, table):
         y = base + 30 + 14 * k
         img[y:y + 10, left:left + 10] = COLORS[k]
         _text(img, left + 16, y, key)
-    write_png(path, img)
+    write_rgb_png(path, img)
 
 
 def main(argv=None):

@@ -28,6 +28,8 @@ from pyscf import dft, gto, lib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from png_writer import write_rgb_png  # noqa: E402  (benchmarks/png_writer.py)
+
 from pyscf_ml.ofdft import OFDFT  # noqa: E402
 from pyscf_ml.ofdft.coulomb import ScreenedDFJ  # noqa: E402
 from pyscf_ml.ofdft.learned import load_model  # noqa: E402
@@ -119,8 +121,6 @@ def write_png(path, series, size=(480, 360)):
     '''Log-log plot of wall time against n as a PNG with numpy + zlib only (matplotlib is not a
     dependency).  No text: axes span the data, one gridline per decade of time and per
     doubling of n; colours are given in the caption printed by the benchmark.'''
-    import struct
-    import zlib
     w, h = size
     img = np.full((h, w, 3), 255, np.uint8)
     xs = np.log([n for s in series.values() for n in s[0]])
@@ -150,14 +150,7 @@ def write_png(path, series, size=(480, 360)):
                 img[y - 1:y + 2, x - 1:x + 2] = colour
         for x, y in pts:
             img[y - 4:y + 5, x - 4:x + 5] = colour
-    raw = b''.join(b'\x00' + img[i].tobytes() for i in range(h))
-
-    def chunk(tag, data):
-        return (struct.pack('>I', len(data)) + tag + data +
-                struct.pack('>I', zlib.crc32(tag + data) & 0xffffffff))
-    with open(path, 'wb') as f:
-        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
-                + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
+    write_rgb_png(path, img)
 
 
 COLOURS = {'RKS': (200, 30, 30), 'RKS, screened J': (230, 150, 20),
