@@ -31,8 +31,8 @@ def _check_derivative(func, grid, rho, drho):
     gga = func.xctype == 'GGA'
     r, d = (rho, drho) if gga else (rho[0], drho[0])
     e0, v = func.energy_and_potential(r, grid)
-    exact = np.sum(grid.weights * (v * d if not gga else v * d).sum(axis=0 if gga else None)) \
-        if gga else np.dot(grid.weights, v * d)
+    # GGA: v holds (dE/drho, dE/dgrad) and d the matching (drho, dgrad) components
+    exact = np.dot(grid.weights, (v * d).sum(axis=0)) if gga else np.dot(grid.weights, v * d)
 
     def fd(h):
         return (func.energy_and_potential(r + h * d, grid)[0] -

@@ -191,8 +191,8 @@ def main(argv=None):
             start, best = ck['epoch'], ck['best']
             init_card = init_of_resumed_run(ck, init_card)
             print(f'resumed from {ckpt_path} at epoch {start}', file=sys.stderr)
-    prog = Progress(nstep, os.path.join(args.out, 'train.log'), every=10)
     step = start * ((len(train) + args.batch - 1) // args.batch)
+    prog = Progress(nstep, os.path.join(args.out, 'train.log'), every=10, start_step=step)
     for epoch in range(start, args.epochs):
         order = np.random.default_rng([args.seed, epoch]).permutation(len(train))
         model.train()

@@ -233,7 +233,9 @@ def main(argv=None):
             g['lr'] = lr
         return lr
 
-    progress = Progress(args.epochs, os.path.join(args.out, 'train.log'), every=1)
+    progress = Progress(args.epochs, os.path.join(args.out, 'train.log'), every=1,
+                        start_step=epoch0, seconds_before=spent,
+                        time_limit=args.time_limit and 60 * args.time_limit)
     rng = np.random.default_rng(args.seed + epoch0)
     t0 = time.perf_counter()
     lr = set_lr(epoch0)

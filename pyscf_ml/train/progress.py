@@ -9,11 +9,19 @@ from pyscf_ml.modelcard import sha256_of
 
 
 class Progress:
-    '''Prints ``[step/total] key=value ... eta`` lines to stderr and appends them to a log.'''
+    '''Prints ``[step/total] key=value ... eta`` lines to stderr and appends them to a log.
 
-    def __init__(self, total, log_path=None, every=1):
+    A resumed run passes the step it resumed at and the seconds already spent, so that elapsed
+    counts the whole run and the rate ignores the steps done before; with a time limit (seconds,
+    whole run) the eta is whichever ends first, the steps or the clock.'''
+
+    def __init__(self, total, log_path=None, every=1, start_step=0, seconds_before=0.,
+                 time_limit=None):
         self.total = total
         self.every = max(1, every)
+        self.start_step = start_step
+        self.seconds_before = seconds_before
+        self.time_limit = time_limit
         self.t0 = time.perf_counter()
         if log_path:
             os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
@@ -22,8 +30,11 @@ class Progress:
     def update(self, step, **metrics):
         if step % self.every and step != self.total:
             return
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / max(step, 1) * (self.total - step)
+        this_run = time.perf_counter() - self.t0
+        elapsed = self.seconds_before + this_run
+        eta = this_run / max(step - self.start_step, 1) * (self.total - step)
+        if self.time_limit:
+            eta = max(0., min(eta, self.time_limit - elapsed))
         fields = ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
                           for k, v in metrics.items())
         line = f'[{step}/{self.total}] {fields} elapsed={elapsed:.0f}s eta={eta:.0f}s'

@@ -371,7 +371,7 @@ def _train_adam(args, net, loss_fn, held, ckpt, t_start):
         step, history, best = ckpt['step'], ckpt['history'], ckpt['best']
         loss_fn.set_warm_start(ckpt['dms'])
         print(f'resumed from {args.checkpoint} at step {step}', file=sys.stderr)
-    progress = Progress(args.steps, args.log)
+    progress = Progress(args.steps, args.log, start_step=step, time_limit=args.time_limit)
     try:
         while step < args.steps:
             try:
@@ -428,7 +428,7 @@ def _train_trust_region(args, net, loss_fn, held, ckpt, t_start):
     except SCFNotConverged as err:
         raise SystemExit(f'{err} at the starting weights: nothing to train from')
     state = dict(loss=loss, parts=parts, mu=mu)
-    progress = Progress(args.steps, args.log)
+    progress = Progress(args.steps, args.log, start_step=step, time_limit=args.time_limit)
 
     def record(accepted, info):
         nonlocal best, held_initial
