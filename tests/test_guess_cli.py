@@ -121,10 +121,21 @@ def test_train_resume_and_serve(h2_data, tmp_path):
     assert 'learned Hamiltonian model' in log and 'WARN' not in log
     # fine-tuning into the same file: the card names the starting weights by their hash
     sha0 = sha256_of(w)
-    assert train_cli.main(['--data', h2_data, '--out', str(tmp_path / 'tune'), '--epochs', '1',
+    tune = str(tmp_path / 'tune')
+    assert train_cli.main(['--data', h2_data, '--out', tune, '--epochs', '1', '--loss', 'l1',
                            '--init', w, '--weights', w]) == 0
     assert json.load(open(w[:-3] + '.json'))['init'] == {'file': w, 'sha256': sha0}
     assert sha256_of(w) != sha0
+    # with --loss l1 the progress line reports the training MAE, not an RMSE
+    with open(os.path.join(tune, 'train.log')) as f:
+        assert f.read().split()[1].startswith('mae_uHa=')
+
+
+def test_l1_loss_is_the_mean_absolute_error():
+    pred = [torch.tensor([[1., 2.], [2., 5.]]), torch.tensor([[0.]])]
+    batch = [dict(fock=torch.tensor([[1.5, 2.], [2., 3.]])), dict(fock=torch.tensor([[-1.]]))]
+    assert abs(train_cli.batch_loss(pred, batch, 0., 'l1').item() - (0.5 + 2 + 1) / 5) < 1e-7
+    assert abs(train_cli.batch_loss(pred, batch, 0.).item() - (0.25 + 4 + 1) / 5) < 1e-7
 
 
 def test_mo_loss_is_the_first_order_orbital_rotation():

@@ -7,7 +7,9 @@ Only the ``train`` split is fitted; ``val`` picks the best epoch; ``test`` (held
 or molecules) is evaluated once at the end for the model card and never steers training.
 A checkpoint is written every epoch to OUT/checkpoint.pt; ``--resume`` continues from it.
 
-Loss: the mean squared error of the AO matrix elements, plus, with ``--mo-loss BETA``,
+Loss: the mean squared error of the AO matrix elements (``--loss l1``: their mean absolute
+error, the metric the models are reported on, which weights the many small errors more than the
+few large ones), plus, with ``--mo-loss BETA``,
 BETA * sum_pq (C^T dF C)_pq^2 w_pq^2 / n_AO in the reference molecular orbitals C (C^T S C = 1)
 with w_pq = 1 / (|e_p - mu| + |e_q - mu|), mu the mid-gap level.  For an occupied-virtual pair
 this is the first-order orbital rotation dF_ia / (e_a - e_i) that the error causes; for a
@@ -105,10 +107,12 @@ def to_tensors(samples, dtype, device):
     return out
 
 
-def batch_loss(preds, batch, mo_loss):
-    '''AO mean squared error, plus ``mo_loss`` times the MO-basis term (module docstring).'''
+def batch_loss(preds, batch, mo_loss, kind='mse'):
+    '''AO mean squared (``kind='l1'``: absolute) error, plus ``mo_loss`` times the MO-basis term
+    (module docstring).'''
     n = sum(p.numel() for p in preds)
-    loss = sum(((p - b['fock']) ** 2).sum() for p, b in zip(preds, batch)) / n
+    power = dict(mse=2, l1=1)[kind]
+    loss = sum((p - b['fock']).abs().pow(power).sum() for p, b in zip(preds, batch)) / n
     if mo_loss:
         mo = sum((((b['mo_coeff'].T @ (p - b['fock']) @ b['mo_coeff']) * b['mo_weight']) ** 2)
                  .sum() / p.shape[0] for p, b in zip(preds, batch)) / len(batch)
@@ -139,12 +143,12 @@ def evaluate(model, data, batch_size=8):
 
 
 @torch.no_grad()
-def val_loss(model, data, mo_loss, batch_size=8):
+def val_loss(model, data, mo_loss, kind, batch_size=8):
     '''The training objective averaged over ``data``.'''
     tot = 0.
     for k in range(0, len(data), batch_size):
         batch = data[k:k + batch_size]
-        tot += batch_loss(batch_fock(model, batch), batch, mo_loss).item() * len(batch)
+        tot += batch_loss(batch_fock(model, batch), batch, mo_loss, kind).item() * len(batch)
     return tot / len(data)
 
 
@@ -166,6 +170,8 @@ def build_parser():
     p.add_argument('--time-limit', type=float, default=None,
                    help='minutes of training in all (resumes included); the learning rate decays '
                         'over it; stops after the epoch that passes it and still writes weights')
+    p.add_argument('--loss', choices=('mse', 'l1'), default='mse',
+                   help='AO term of the loss: squared or absolute error (module docstring)')
     p.add_argument('--mo-loss', type=float, default=0.0,
                    help='weight of the MO-basis loss term (module docstring); 0 = AO loss only')
     p.add_argument('--init', default=None,
@@ -245,7 +251,7 @@ def main(argv=None):
         tot = 0.
         for k in range(nbatch):
             batch = [data['train'][i] for i in order[k * args.batch_size:(k + 1) * args.batch_size]]
-            loss = batch_loss(batch_fock(model, batch), batch, args.mo_loss)
+            loss = batch_loss(batch_fock(model, batch), batch, args.mo_loss, args.loss)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -254,15 +260,17 @@ def main(argv=None):
         model.eval()
         val_mae = evaluate(model, data['val'])[0] if data['val'] else tot / nbatch
         # with the MO term, the epoch is chosen by the training objective on val
-        val_score = (val_loss(model, data['val'], args.mo_loss) if args.mo_loss and data['val']
-                     else val_mae)
+        val_score = (val_loss(model, data['val'], args.mo_loss, args.loss)
+                     if args.mo_loss and data['val'] else val_mae)
         if val_score < best['val']:
             best = dict(val=val_score, val_mae=val_mae, epoch=epoch + 1,
                         state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         save_checkpoint(ckpt_path, config=model.config, model=model.state_dict(),
                         opt=opt.state_dict(), epoch=epoch + 1, best=best, args=vars(args),
                         seconds=spent + time.perf_counter() - t0, init=init)
-        progress.update(epoch + 1, rmse_uHa=float(np.sqrt(tot / nbatch) * 1e6),
+        key, err = (('rmse_uHa', np.sqrt(tot / nbatch)) if args.loss == 'mse'
+                    else ('mae_uHa', tot / nbatch))      # the training loss in µHa
+        progress.update(epoch + 1, **{key: float(err * 1e6)},
                         val_mae_uHa=float(val_mae * 1e6), lr=float(lr))
         if args.time_limit and spent + time.perf_counter() - t0 > 60 * args.time_limit:
             print(f'time limit reached after epoch {epoch + 1}', file=sys.stderr)
@@ -291,8 +299,10 @@ def save_weights(model, args, argv, split, metrics, seconds, commit, data_settin
     torch.save(dict(config=model.config, state_dict=state, basis='def2-svp', xc='pbe'),
                args.weights)
     names = sorted({s['name'] for v in split.values() for s in v})
-    count = lambda k: {n: sum(s['name'] == n for s in split[k]) for n in names
-                       if any(s['name'] == n for s in split[k])}
+
+    def count(k):   # samples per molecule name in split k
+        return {n: sum(s['name'] == n for s in split[k]) for n in names
+                if any(s['name'] == n for s in split[k])}
     n_params = sum(p.numel() for p in model.parameters())
     write_card(os.path.splitext(args.weights)[0] + '.json', args.weights,
                name=args.name or os.path.splitext(os.path.basename(args.weights))[0],
