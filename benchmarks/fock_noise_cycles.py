@@ -32,8 +32,7 @@ def val_samples(paths, n):
     return out[:n]
 
 
-def cycles_from_fock(mol, f, conv_tol):
-    s = mol.intor_symmetric('int1e_ovlp')
+def cycles_from_fock(mol, f, s, conv_tol):
     c = scipy.linalg.eigh(f, s)[1][:, :mol.nelectron // 2]
     mf = dft.RKS(mol, xc='pbe')
     mf.conv_tol = conv_tol
@@ -67,16 +66,17 @@ def main(argv=None):
     for smp in val_samples(args.data, args.n_conf):
         mol = sample_mol(smp)
         f_ref = np.asarray(smp['fock'], dtype=float)
+        s = mol.intor_symmetric('int1e_ovlp')
         got = {}
         for m in args.mae:
             noise = symmetric_noise(len(f_ref), m, rng)
             got[f'reference + {m:g} µHa noise'] = (1e6 * np.abs(noise).mean(),
-                                                   *cycles_from_fock(mol, f_ref + noise,
+                                                   *cycles_from_fock(mol, f_ref + noise, s,
                                                                      args.conv_tol))
         if args.model:
             f = predict.fock(mol, args.model, lindep_threshold=0)
             got[f'model {args.model}'] = (1e6 * np.abs(f - f_ref).mean(),
-                                          *cycles_from_fock(mol, f, args.conv_tol))
+                                          *cycles_from_fock(mol, f, s, args.conv_tol))
         mf = dft.RKS(mol, xc='pbe')
         mf.conv_tol = args.conv_tol
         mf.kernel()
