@@ -5,8 +5,14 @@ import pytest
 from pyscf import gto
 from scipy.spatial.transform import Rotation
 
-from pyscf_ml.guess.ao_order import (E3NN_TO_P, P_TO_E3NN, SlotLayout, ao_rotation, mol_shells,
-                                     pyscf_to_e3nn_index)
+from pyscf_ml.guess.ao_order import (
+    E3NN_TO_P,
+    P_TO_E3NN,
+    SlotLayout,
+    ao_rotation,
+    mol_shells,
+    pyscf_to_e3nn_index,
+)
 
 ATOMS = 'O 0.1 0.2 0.3; C 1.3 0.1 -0.4; H -0.5 0.8 0.1; N 0.3 -1.1 0.9'
 

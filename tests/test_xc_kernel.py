@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import requires_cuda
+
 from pyscf_ml.xc.nra_kernel import CUTOFF, SIGMA, NearRegionKernel, get_kernel
 
 

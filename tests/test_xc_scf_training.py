@@ -142,6 +142,7 @@ def test_reference_and_training_cli(tmp_path):
     '''The pipeline end to end on LiH/STO-3G: data file, two training steps across a resume,
     weights that load as a functional, and a card that records data, command and metrics.'''
     import json
+
     from pyscf_ml.data import xc_reference
     from pyscf_ml.train import xc as train_xc
     ref = tmp_path / 'ref.npz'

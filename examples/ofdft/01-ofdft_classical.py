@@ -7,7 +7,8 @@ functional OF-DFT is exact for two-electron systems (compare with RKS); Thomas-F
 shows the typical ~10% overbinding of classical functionals.  Use uncontracted bases with
 grid kinetic functionals (contracted bases give artefacts).
 '''
-from pyscf import gto, dft
+from pyscf import dft, gto
+
 from pyscf_ml.ofdft import OFDFT
 
 mol = gto.M(atom='H 0 0 0; H 0 0 0.74', basis='unc-cc-pvdz', verbose=0)

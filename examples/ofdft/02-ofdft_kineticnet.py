@@ -10,7 +10,8 @@ atomic densities and compared with Kohn-Sham.  For two-electron systems the lear
 term must vanish; see benchmarks/results/ofdft.md for molecules with more electrons, where
 density optimisation with this model is still far from KS.
 '''
-from pyscf import gto, dft
+from pyscf import dft, gto
+
 from pyscf_ml.ofdft import OFDFT
 
 mol = gto.M(atom='He 0 0 0; H 0 0 0.774', charge=1, basis='unc-cc-pvdz', verbose=0)

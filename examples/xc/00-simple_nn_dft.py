@@ -7,8 +7,9 @@ functionals of Nagai, Akashi & Sugino, npj Comput. Mater. 2020, with weights tra
 pyscf_ml) work wherever a libxc name does.
 '''
 
+from pyscf import dft, gto
+
 import pyscf_ml  # noqa: F401  registers the nn-* names
-from pyscf import gto, dft
 
 mol = gto.M(atom='O 0 0 0.1173; H 0 0.7572 -0.4692; H 0 -0.7572 -0.4692', basis='6-31g')
 

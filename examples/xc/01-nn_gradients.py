@@ -6,8 +6,9 @@ Local forms go through PySCF's own gradient code (grid response available); NN-N
 own whole-grid gradient path (no grid response, a warning says so).
 '''
 
+from pyscf import dft, gto
+
 import pyscf_ml  # noqa: F401
-from pyscf import gto, dft
 
 mol = gto.M(atom='O 0 0 0.1173; H 0 0.7572 -0.4692; H 0 -0.7572 -0.4692', basis='6-31g')
 

@@ -7,8 +7,9 @@ format written by ``python -m pyscf_ml.train xc`` or a published legacy state_di
 et al.  Here we register the shipped NN-GGA weights again under another name.
 '''
 
+from pyscf import dft, gto
+
 import pyscf_ml
-from pyscf import gto, dft
 from pyscf_ml.weights import path
 
 pyscf_ml.xc.register('my-gga', 'nn-gga', path('nn_gga.pt'))

@@ -5,8 +5,9 @@ Second-order SCF and TDDFT with a learned meta-GGA.
 The second derivatives of the network come from torch autograd.
 '''
 
+from pyscf import dft, gto, tddft
+
 import pyscf_ml  # noqa: F401
-from pyscf import gto, dft, tddft
 
 mol = gto.M(atom='O 0 0 0.1173; H 0 0.7572 -0.4692; H 0 -0.7572 -0.4692', basis='6-31g')
 

@@ -6,8 +6,9 @@ Inference uses CUDA when torch sees a GPU, else the CPU.  Override with the envi
 variable PYSCF_ML_DEVICE=cpu|cuda|cuda:1, or at run time with pyscf_ml.set_device().
 '''
 
+from pyscf import dft, gto
+
 import pyscf_ml
-from pyscf import gto, dft
 
 print('inference device:', pyscf_ml.get_device())
 mol = gto.M(atom='H 0 0 0; F 0 0 0.92', basis='6-31g')

@@ -16,7 +16,8 @@ Command-line equivalent:
 import os
 import tempfile
 
-from pyscf import gto, dft
+from pyscf import dft, gto
+
 import pyscf_ml
 from pyscf_ml.data import xc_reference
 from pyscf_ml.train import xc as train_xc

@@ -1,4 +1,5 @@
 import sys
+
 from pyscf_ml.cli import dispatch
 
 COMMANDS = {

@@ -18,8 +18,8 @@ harmonics, so T_P is invariant under rotations, translations and atom permutatio
 import math
 
 import torch
-from torch import nn
 from e3nn import o3
+from torch import nn
 
 C_F = 0.3 * (3 * math.pi**2)**(2. / 3)
 

@@ -6,7 +6,6 @@ contracted with AO derivatives block by block.  Grid response (the motion of gri
 weights with the atoms, and of the kernel with them) is not included.
 '''
 import numpy as np
-
 from pyscf.grad import rks as rks_grad
 
 from pyscf_ml.xc.nonlocal_numint import eval_nonlocal, rho_on_grid

@@ -7,7 +7,6 @@ code does, we gather the density on the whole grid first, evaluate energy and po
 '''
 import numpy as np
 import torch
-
 from pyscf.dft import numint
 
 from pyscf_ml.device import get_device
