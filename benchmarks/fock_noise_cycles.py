@@ -12,32 +12,17 @@ prediction of its cycles.
         --model water --n-conf 20 --mae 0 2 5 10 20 33 50 --out benchmarks/results/fock_noise_water
 '''
 import argparse
-import json
 import sys
 
 import numpy as np
-import scipy.linalg
-import torch
-from pyscf import dft
+from guess_cycles import aufbau_density, cycles_from, val_samples, write_results
 
 from pyscf_ml.data.phisnet import sample_mol
 from pyscf_ml.guess import predict
 
 
-def val_samples(paths, n):
-    out = []
-    for path in paths:
-        out += [s for s in torch.load(path, map_location='cpu', weights_only=False)['samples']
-                if s['split'] == 'val']
-    return out[:n]
-
-
 def cycles_from_fock(mol, f, s, conv_tol):
-    c = scipy.linalg.eigh(f, s)[1][:, :mol.nelectron // 2]
-    mf = dft.RKS(mol, xc='pbe')
-    mf.conv_tol = conv_tol
-    mf.kernel(dm0=2 * c @ c.T)
-    return mf.cycles, bool(mf.converged)
+    return cycles_from(mol, aufbau_density(f, s, mol.nelectron // 2)[0], conv_tol)
 
 
 def symmetric_noise(n, mae_uHa, rng):
@@ -77,10 +62,7 @@ def main(argv=None):
             f = predict.fock(mol, args.model, lindep_threshold=0)
             got[f'model {args.model}'] = (1e6 * np.abs(f - f_ref).mean(),
                                           *cycles_from_fock(mol, f, s, args.conv_tol))
-        mf = dft.RKS(mol, xc='pbe')
-        mf.conv_tol = args.conv_tol
-        mf.kernel()
-        got['minao'] = (float('nan'), mf.cycles, bool(mf.converged))
+        got['minao'] = (float('nan'), *cycles_from(mol, None, args.conv_tol))   # None: MINAO
         for k, v in got.items():
             rows[k].append(v)
         print(smp['name'], smp['index'], {k: v[1] for k, v in got.items()}, flush=True)
@@ -105,10 +87,7 @@ def main(argv=None):
     md = '\n'.join(lines) + '\n'
     print(md)
     if args.out:
-        with open(args.out + '.md', 'w') as f:
-            f.write(md)
-        with open(args.out + '.json', 'w') as f:
-            json.dump(table, f, indent=2)
+        write_results(args.out, md, table)
 
 
 if __name__ == '__main__':

@@ -14,13 +14,10 @@ cycles the filter itself costs a perfect model.
         --out benchmarks/results/lindep_threshold
 '''
 import argparse
-import json
 import sys
 
 import numpy as np
-import scipy.linalg
-import torch
-from pyscf import dft
+from guess_cycles import aufbau_density, cycles_from, val_samples, write_results
 
 from pyscf_ml.data.phisnet import sample_mol
 from pyscf_ml.guess import predict
@@ -28,23 +25,11 @@ from pyscf_ml.guess import predict
 THRESHOLDS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.1)
 
 
-def val_samples(path, n):
-    samples = torch.load(path, map_location='cpu', weights_only=False)['samples']
-    return [s for s in samples if s['split'] == 'val'][:n]
-
-
-def cycles_from(mol, dm0, conv_tol):
-    mf = dft.RKS(mol, xc='pbe')
-    mf.conv_tol = conv_tol
-    mf.kernel(dm0=dm0)
-    return mf.cycles, bool(mf.converged)
-
-
 def run_sample(sample, model, thresholds, conv_tol, reference_fock=False):
     mol = sample_mol(sample)
     s = mol.intor_symmetric('int1e_ovlp')
     nocc = mol.nelectron // 2
-    e_ref = scipy.linalg.eigh(sample['fock'], s, eigvals_only=True)[:nocc]
+    e_ref = aufbau_density(sample['fock'], s, nocc)[1]
     if reference_fock:
         f_raw = sample['fock']
     else:
@@ -52,12 +37,11 @@ def run_sample(sample, model, thresholds, conv_tol, reference_fock=False):
     rows = {}
     for tau in thresholds:
         f, dropped = predict.drop_near_dependent(f_raw, s, tau)
-        e, c = scipy.linalg.eigh(f, s)
-        dm = 2 * c[:, :nocc] @ c[:, :nocc].T
+        dm, e = aufbau_density(f, s, nocc)
         cycles, conv = cycles_from(mol, dm, conv_tol)
         rows[tau] = dict(cycles=cycles, converged=conv, dropped=dropped,
-                         occ_e_mae_mHa=1e3 * float(np.abs(e[:nocc] - e_ref).mean()),
-                         max_occ_e_err_Ha=float(np.abs(e[:nocc] - e_ref).max()))
+                         occ_e_mae_mHa=1e3 * float(np.abs(e - e_ref).mean()),
+                         max_occ_e_err_Ha=float(np.abs(e - e_ref).max()))
     cycles, conv = cycles_from(mol, None, conv_tol)    # dm0=None: PySCF's default, MINAO
     rows['minao'] = dict(cycles=cycles, converged=conv)
     return rows
@@ -115,10 +99,7 @@ def main(argv=None):
     md = markdown(table, command, args.reference_fock)
     print(md)
     if args.out:
-        with open(args.out + '.md', 'w') as f:
-            f.write(md)
-        with open(args.out + '.json', 'w') as f:
-            json.dump(table, f, indent=2)
+        write_results(args.out, md, table)
 
 
 if __name__ == '__main__':
