@@ -15,14 +15,14 @@ import argparse
 import sys
 
 import numpy as np
-from guess_cycles import aufbau_density, cycles_from, val_samples, write_results
+from guess_cycles import cycles_from, val_samples, write_results
 
 from pyscf_ml.data.phisnet import sample_mol
 from pyscf_ml.guess import predict
 
 
 def cycles_from_fock(mol, f, s, conv_tol):
-    return cycles_from(mol, aufbau_density(f, s, mol.nelectron // 2)[0], conv_tol)
+    return cycles_from(mol, predict.aufbau(f, s, mol.nelec)['dm'], conv_tol)
 
 
 def symmetric_noise(n, mae_uHa, rng):

@@ -2,7 +2,6 @@
 count its cycles (``lindep_threshold.py``, ``fock_noise_cycles.py``).'''
 import json
 
-import scipy.linalg
 import torch
 from pyscf import dft
 
@@ -14,12 +13,6 @@ def val_samples(paths, n):
         out += [s for s in torch.load(path, map_location='cpu', weights_only=False)['samples']
                 if s['split'] == 'val']
     return out[:n]
-
-
-def aufbau_density(fock, ovlp, nocc):
-    '''Closed-shell density of the ``nocc`` lowest orbitals of ``fock``; also their energies.'''
-    e, c = scipy.linalg.eigh(fock, ovlp)
-    return 2 * c[:, :nocc] @ c[:, :nocc].T, e[:nocc]
 
 
 def cycles_from(mol, dm0, conv_tol):

@@ -17,7 +17,7 @@ import argparse
 import sys
 
 import numpy as np
-from guess_cycles import aufbau_density, cycles_from, val_samples, write_results
+from guess_cycles import cycles_from, val_samples, write_results
 
 from pyscf_ml.data.phisnet import sample_mol
 from pyscf_ml.guess import predict
@@ -29,7 +29,7 @@ def run_sample(sample, model, thresholds, conv_tol, reference_fock=False):
     mol = sample_mol(sample)
     s = mol.intor_symmetric('int1e_ovlp')
     nocc = mol.nelectron // 2
-    e_ref = aufbau_density(sample['fock'], s, nocc)[1]
+    e_ref = predict.aufbau(sample['fock'], s, mol.nelec)['mo_energy'][:nocc]
     if reference_fock:
         f_raw = sample['fock']
     else:
@@ -37,7 +37,8 @@ def run_sample(sample, model, thresholds, conv_tol, reference_fock=False):
     rows = {}
     for tau in thresholds:
         f, dropped = predict.drop_near_dependent(f_raw, s, tau)
-        dm, e = aufbau_density(f, s, nocc)
+        orb = predict.aufbau(f, s, mol.nelec)
+        dm, e = orb['dm'], orb['mo_energy'][:nocc]
         cycles, conv = cycles_from(mol, dm, conv_tol)
         rows[tau] = dict(cycles=cycles, converged=conv, dropped=dropped,
                          occ_e_mae_mHa=1e3 * float(np.abs(e - e_ref).mean()),

@@ -175,3 +175,17 @@ def test_cuda_matches_cpu():
     finally:
         set_device(None)
     assert np.abs(f_cpu - f_gpu).max() < 1e-10
+
+
+def test_aufbau_of_a_converged_fock_matrix_is_pyscfs_own_solution():
+    '''predict.aufbau (used by orbitals() and the guess benchmarks) on UHF's converged Fock
+    matrices of OH (5 alpha, 4 beta electrons) returns PySCF's orbital energies and density.'''
+    mol = gto.M(atom='O 0 0 0; H 0 0 0.97', basis='6-31g', spin=1, verbose=0)
+    mf = scf.UHF(mol).run(conv_tol=1e-10)
+    f, s = mf.get_fock(), mf.get_ovlp()
+    dm = mf.make_rdm1()
+    for spin, n in enumerate(mol.nelec):
+        got = predict.aufbau(f[spin], s, (n, n))
+        assert np.allclose(got['mo_energy'], mf.mo_energy[spin], atol=1e-10)
+        assert np.allclose(got['dm'], 2 * dm[spin], atol=1e-7)
+        assert got['mo_occ'].sum() == 2 * n

@@ -206,10 +206,14 @@ def orbitals(mol, model=None, lindep_threshold=LINDEP_THRESHOLD):
     '''
     f = fock(mol, model, lindep_threshold)
     s = mol.intor_symmetric('int1e_ovlp')
-    e, c = scipy.linalg.eigh(f, s)
-    na, nb = mol.nelec
+    return dict(fock=f, ovlp=s, **aufbau(f, s, mol.nelec))
+
+
+def aufbau(fock, ovlp, nelec):
+    '''Orbitals of any Fock matrix with ``nelec = (n_alpha, n_beta)`` electrons in its lowest
+    levels: mo_energy, mo_coeff, mo_occ (per spin, shape (2, nmo)), dm (alpha+beta).'''
+    e, c = scipy.linalg.eigh(fock, ovlp)
     occ = numpy.zeros((2, len(e)))
-    occ[0, :na] = 1
-    occ[1, :nb] = 1
-    dm = (c * occ.sum(0)) @ c.T
-    return dict(fock=f, ovlp=s, mo_energy=e, mo_coeff=c, mo_occ=occ, dm=dm)
+    occ[0, :nelec[0]] = 1
+    occ[1, :nelec[1]] = 1
+    return dict(mo_energy=e, mo_coeff=c, mo_occ=occ, dm=(c * occ.sum(0)) @ c.T)
