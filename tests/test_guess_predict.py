@@ -79,6 +79,65 @@ def test_dropping_near_dependent_directions_removes_spurious_levels():
     assert predict.drop_near_dependent(f_err, s, 0)[0] is f_err
 
 
+def test_baseline_treatment_keeps_f0_along_near_dependent_directions():
+    ''''baseline': with F0 the exact Fock matrix of water/aug-cc-pVDZ, a 5 mHa correction
+    along its most nearly dependent AO combination (which moves occupied levels by > 0.1 Ha if
+    added) is removed entirely, a correction along a kept direction passes unchanged, and in the
+    orthonormal basis U sigma^-1/2 the correction survives exactly on the kept block.'''
+    mol = gto.M(atom=WATER, basis='aug-cc-pvdz', verbose=0)
+    mf = scf.RHF(mol).run(conv_tol=1e-10)
+    s, f0 = mf.get_ovlp(), mf.get_fock()
+    sigma, u = np.linalg.eigh(s)
+    bad = -5e-3 * np.outer(u[:, 0], u[:, 0])
+    f, n = predict.treat_near_dependent(f0, bad, s, 'baseline', 0.03)
+    assert n == (sigma < 0.03).sum() == 4
+    assert np.abs(f - f0).max() < 1e-15
+    good = 5e-3 * np.outer(u[:, -1], u[:, -1])
+    assert np.abs(predict.treat_near_dependent(f0, good, s, 'baseline', 0.03)[0]
+                  - (f0 + good)).max() < 1e-15
+    rng = np.random.default_rng(0)
+    delta = rng.normal(scale=1e-3, size=s.shape)
+    delta = delta + delta.T
+    f, _ = predict.baseline_on_near_dependent(f0, delta, s, 0.03)
+    x = u / np.sqrt(sigma)
+    corr, full = x.T @ (f - f0) @ x, x.T @ delta @ x
+    keep = sigma > 0.03
+    assert np.allclose(corr[np.ix_(keep, keep)], full[np.ix_(keep, keep)], rtol=0, atol=1e-12)
+    assert np.abs(corr[~keep]).max() < 1e-12 and np.abs(corr[:, ~keep]).max() < 1e-12
+    # threshold 0: the plain sum; unknown method: a clear error
+    assert np.array_equal(predict.treat_near_dependent(f0, delta, s, 'baseline', 0)[0],
+                          f0 + delta)
+    with pytest.raises(ValueError, match='lindep_method'):
+        predict.treat_near_dependent(f0, delta, s, 'shift', 0.03)
+
+
+def test_card_chooses_the_near_dependence_treatment(weights, tmp_path):
+    '''A card's ``near_dependence`` entry sets the default treatment of predict.fock; explicit
+    arguments override it; a malformed entry is a WeightFileError naming the file.'''
+    path = str(tmp_path / 'phisnet_choice.pt')
+    shutil.copy(shipped.path('phisnet_water.pt'), path)   # trained: its correction is not 0
+    mol = gto.M(atom=WATER, basis='aug-cc-pvdz', verbose=0)
+    raw = predict.fock(mol, shipped.path('phisnet_water.pt'), lindep_threshold=0)
+    # thresholds above water/def2-SVP's smallest overlap eigenvalue (~0.04) so that both act
+    for choice in ({'method': 'baseline', 'threshold': 0.1}, {'method': 'drop', 'threshold': 0.08}):
+        write_card(path[:-3] + '.json', path, name='choice', near_dependence=choice)
+        pred = predict.load_model(path)
+        assert (pred.lindep_method, pred.lindep_threshold) == (choice['method'],
+                                                              choice['threshold'])
+        f_m, mol_m = pred.fock_model_basis(mol)
+        f0 = baseline_fock(mol_m)
+        raw_m = pred.fock_model_basis(mol, lindep_threshold=0)[0]
+        expected, n = predict.treat_near_dependent(f0, raw_m - f0, mol_m.intor('int1e_ovlp'),
+                                                   choice['method'], choice['threshold'])
+        assert n > 0 and np.allclose(f_m, expected, atol=1e-12)
+        assert not np.allclose(predict.fock(mol, path), raw, atol=1e-6)
+        assert np.array_equal(predict.fock(mol, path, lindep_threshold=0), raw)
+    assert predict.load_model(weights).lindep_threshold == predict.LINDEP_THRESHOLD
+    write_card(path[:-3] + '.json', path, name='choice', near_dependence={'method': 'shift'})
+    with pytest.raises(WeightFileError, match='phisnet_choice.pt'):
+        predict.load_model(path)
+
+
 def test_predict_returns_consistent_orbitals_and_density(weights):
     mol = gto.M(atom=WATER, charge=1, spin=1, basis='cc-pvdz', verbose=0)
     res = predict.orbitals(mol, weights)

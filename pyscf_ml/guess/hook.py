@@ -6,11 +6,12 @@ second-order objects built on them, and ``scf.hf.get_init_guess``) all reach tha
 call time, so :func:`install` wraps it once: keys ``phisnet`` / ``phisnet:<model>`` are answered
 here, every other key (and every non-string) goes to the original method untouched.
 
-From the predicted Fock matrix (near-linearly-dependent AO combinations dropped:
-:func:`pyscf_ml.guess.predict.drop_near_dependent`) the guess uses the object's own ``eig``,
-``get_occ`` and ``make_rdm1`` with PySCF's exact overlap, so the density has the object's shape;
-RHF/ROHF use the object's ``get_occ``, UHF and GHF an aufbau per spin (one spatial F makes both
-spins degenerate, which their own ``get_occ`` would report as HOMO >= LUMO).  A molecule or
+From the predicted Fock matrix (near-linearly-dependent AO combinations treated as the model's
+card says: :func:`pyscf_ml.guess.predict.treat_near_dependent`) the guess uses the object's
+own ``eig``, ``get_occ`` and ``make_rdm1`` with PySCF's exact overlap, so the density has the
+object's shape; RHF/ROHF use the object's ``get_occ``, UHF and GHF an aufbau per spin (one
+spatial F makes both spins degenerate, which their own ``get_occ`` would report as
+HOMO >= LUMO).  A molecule or
 object the model cannot serve, or missing/corrupt weights, logs a warning saying why and falls
 back to MINAO.
 '''

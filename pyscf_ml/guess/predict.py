@@ -12,9 +12,13 @@ A = S_tm S_m^-1 (S_tm the cross overlap), F_t = A F_m A^T, i.e. the Fock operato
 sum_i |phi_i> e_i <phi_i| of the model-basis orbitals, expressed in the target AOs.  Parts of the
 target space the model basis cannot reach get orbital energy 0 and end up virtual.
 
-Before that, the predicted F_m is rebuilt from its eigenpairs in the span of the overlap
-eigenvectors with eigenvalue above ``lindep_threshold`` (canonical orthogonalisation), see
-:func:`drop_near_dependent`.
+Before that, the overlap eigen-directions with eigenvalue below ``lindep_threshold`` (near
+linear dependences, where small errors of a learned F become spurious occupied levels) are
+treated in one of two ways (``lindep_method``): ``'drop'`` rebuilds F_m from its eigenpairs in
+the span of the others (canonical orthogonalisation, :func:`drop_near_dependent`);
+``'baseline'`` keeps the network's correction to F0 = Hcore + V_SAP only on the others and lets
+F0 alone act on them (:func:`baseline_on_near_dependent`).  Each model's card may name its own
+choice (``near_dependence``, chosen on validation conformers); without one: drop at 0.03.
 
 ``model`` arguments accept a shipped name ('hcno' (default), 'water', 'ethanol', ...), the path of
 a weight file written by ``python -m pyscf_ml.train phisnet --weights``, or a loaded
@@ -70,6 +74,43 @@ def drop_near_dependent(fock, ovlp, threshold=LINDEP_THRESHOLD):
     return f, int((~keep).sum())
 
 
+def baseline_on_near_dependent(fock0, delta, ovlp, threshold=LINDEP_THRESHOLD):
+    '''(F', number of near-dependent directions): F' = F0 + M delta M, with M the projector
+    onto the overlap eigenvectors with eigenvalue > threshold.
+
+    Why: dropping a direction (:func:`drop_near_dependent`) removes the occupied orbitals' small
+    but real components along it, which costs even the exact F 6-9 SCF cycles
+    (benchmarks/results/lindep_threshold_reference.md).  Here those directions keep the
+    baseline F0, a true one-electron operator: along a normalised combination of overlap
+    eigenvalue sigma it has a bounded Rayleigh quotient, whereas the network's correction
+    there is divided by sigma.  In the orthonormal basis U sigma^-1/2 the correction is zeroed
+    on every block that touches a dropped direction.
+    '''
+    if not threshold:
+        return fock0 + delta, 0
+    sigma, u = scipy.linalg.eigh(ovlp)
+    keep = sigma > threshold
+    if keep.all():
+        return fock0 + delta, 0
+    m = u[:, keep] @ u[:, keep].T
+    return fock0 + m @ delta @ m, int((~keep).sum())
+
+
+def _drop(fock0, delta, ovlp, threshold):
+    return drop_near_dependent(fock0 + delta, ovlp, threshold)
+
+
+LINDEP_METHODS = {'drop': _drop, 'baseline': baseline_on_near_dependent}
+
+
+def treat_near_dependent(fock0, delta, ovlp, method='drop', threshold=LINDEP_THRESHOLD):
+    '''(F', number of treated directions) for F = fock0 + delta by ``method`` ('drop' or
+    'baseline', see the module docstring).'''
+    if method not in LINDEP_METHODS:
+        raise ValueError(f'lindep_method must be one of {sorted(LINDEP_METHODS)}, not {method!r}')
+    return LINDEP_METHODS[method](fock0, delta, ovlp, threshold)
+
+
 def shipped_models():
     '''Names of the shipped models (weight files pyscf_ml/weights/phisnet_<name>.pt).'''
     return sorted(f[len('phisnet_'):-3] for f in os.listdir(weights.WEIGHTS_DIR)
@@ -106,6 +147,7 @@ class Predictor:
         self.dtype = dtype
         self.model = self.model.to(dtype=dtype, device=get_device()).eval()
         self.layout = SlotLayout(self.model.config['shells'])
+        self.lindep_method, self.lindep_threshold = _near_dependence_choice(self.card, path)
 
     @property
     def elements(self):
@@ -135,18 +177,35 @@ class Predictor:
                      spin=mol.spin, cart=False, verbose=0)
 
     @torch.no_grad()
-    def fock_model_basis(self, mol, lindep_threshold=LINDEP_THRESHOLD):
+    def fock_model_basis(self, mol, lindep_threshold=None, lindep_method=None):
         '''Predicted Fock matrix in the model's basis (PySCF AO order) and that molecule; with
-        ``lindep_threshold=0`` the network's raw prediction, otherwise
-        :func:`drop_near_dependent` applied to it.'''
+        ``lindep_threshold=0`` the network's raw prediction, otherwise near-dependent directions
+        treated by :func:`treat_near_dependent` (None: the model card's choice).'''
         molm = self.model_mol(mol)
         device = next(self.model.parameters()).device
         z = torch.as_tensor(molm.atom_charges(), dtype=torch.long, device=device)
         pos = torch.as_tensor(molm.atom_coords(), dtype=self.dtype, device=device)
         delta = self.model.fock(z, pos)[0].cpu().numpy().astype(numpy.float64)
-        f = baseline_fock(molm) + delta
-        f, _ = drop_near_dependent(f, molm.intor_symmetric('int1e_ovlp'), lindep_threshold)
+        if lindep_threshold is None:
+            lindep_threshold = self.lindep_threshold
+        f, _ = treat_near_dependent(baseline_fock(molm), delta,
+                                    molm.intor_symmetric('int1e_ovlp'),
+                                    lindep_method or self.lindep_method, lindep_threshold)
         return f, molm
+
+
+def _near_dependence_choice(card, path):
+    '''(method, threshold) from the card's ``near_dependence`` entry; default drop at 0.03.'''
+    choice = card.get('near_dependence', {})
+    method = choice.get('method', 'drop')
+    try:
+        threshold = float(choice.get('threshold', LINDEP_THRESHOLD))
+    except (TypeError, ValueError):
+        threshold = -1.0
+    if method not in LINDEP_METHODS or not threshold >= 0:
+        raise WeightFileError(f'model card of {path}: invalid near_dependence entry {choice!r} '
+                              f'(method one of {sorted(LINDEP_METHODS)}, threshold >= 0)')
+    return method, threshold
 
 
 @functools.lru_cache(maxsize=8)
@@ -170,7 +229,8 @@ def load_model(model=None):
     if required and not os.path.exists(path):
         known = ', '.join(shipped_models()) or 'none'
         raise WeightFileError(f'weight file {path} not found (shipped models: {known})')
-    mtime = os.path.getmtime(path) if os.path.exists(path) else None
+    # the files' modification times are part of the cache key: rewritten weights or card reload
+    mtime = tuple(os.path.getmtime(p) if p and os.path.exists(p) else None for p in (path, card))
     return _load_cached(os.path.abspath(path), card, required, mtime)
 
 
@@ -189,22 +249,23 @@ def same_basis(mol_m, mol):
     return numpy.allclose(gto.intor_cross('int1e_ovlp', mol, mol_m), s, atol=1e-12)
 
 
-def fock(mol, model=None, lindep_threshold=LINDEP_THRESHOLD):
+def fock(mol, model=None, lindep_threshold=None, lindep_method=None):
     '''Predicted (PBE/def2-SVP-quality) Fock matrix in mol's own AO basis (see the module
-    docstring for ``lindep_threshold``; 0 gives the network's raw prediction).'''
+    docstring for ``lindep_threshold`` and ``lindep_method``; None: the model card's choice;
+    ``lindep_threshold=0`` gives the network's raw prediction).'''
     pred = load_model(model)
     reason = pred.unsupported(mol)
     if reason:
         raise ValueError(reason)
-    f_m, mol_m = pred.fock_model_basis(mol, lindep_threshold)
+    f_m, mol_m = pred.fock_model_basis(mol, lindep_threshold, lindep_method)
     return f_m if same_basis(mol_m, mol) else project_fock(f_m, mol_m, mol)
 
 
-def orbitals(mol, model=None, lindep_threshold=LINDEP_THRESHOLD):
+def orbitals(mol, model=None, lindep_threshold=None, lindep_method=None):
     '''Prediction for a closed- or open-shell molecule in mol's basis, as a dict:
     fock, ovlp, mo_energy, mo_coeff, mo_occ (aufbau, per spin: shape (2, nmo)), dm (alpha+beta).
     '''
-    f = fock(mol, model, lindep_threshold)
+    f = fock(mol, model, lindep_threshold, lindep_method)
     s = mol.intor_symmetric('int1e_ovlp')
     return dict(fock=f, ovlp=s, **aufbau(f, s, mol.nelec))
 
