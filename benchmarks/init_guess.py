@@ -190,13 +190,14 @@ def main(argv=None):
     args = p.parse_args(argv)
     lib.num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
-    results, models, load_s = {}, {}, {}
+    results, models, load_s, treatment = {}, {}, {}, {}
     for spec in args.sets:
         name, path, *model = spec.split(':')
         models[name] = model[0] if model else name
         t = time.perf_counter()
-        predict.load_model(models[name])
+        pred = predict.load_model(models[name])
         load_s[name] = time.perf_counter() - t
+        treatment[name] = f'{pred.lindep_method} {pred.lindep_threshold:g}'
         results[name] = []
         for k, sample in enumerate(test_geometries(path, args.n_conf)):
             results[name].append(run_sample(sample, models[name], args.conv_tol))
@@ -204,11 +205,15 @@ def main(argv=None):
             print(f'{name} {sample["name"]} #{sample["index"]}: ' + ' '.join(
                 f'{key}={r[key]["cycles"]}' for key in KEYS), file=sys.stderr, flush=True)
     table = summarise(results)
+    for name in table:
+        table[name]['near_dependence'] = treatment[name]
     command = 'python benchmarks/init_guess.py ' + ' '.join(
         sys.argv[1:] if argv is None else argv)
     text = markdown(table, command, models)
     text += '\nModel load time (s, once per process): ' + ', '.join(
         f'{n} {v:.1f}' for n, v in load_s.items()) + '\n'
+    text += '\nNear-dependent directions (each card\'s treatment): ' + ', '.join(
+        f'{n} {v}' for n, v in treatment.items()) + '\n'
     print(text)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out + '.md', 'w') as f:

@@ -52,8 +52,8 @@ def run_sample(sample, model, labels, conv_tol, reference_fock=False):
         dm, e = orb['dm'], orb['mo_energy'][:nocc]
         cycles, conv = cycles_from(mol, dm, conv_tol)
         rows[label] = dict(cycles=cycles, converged=conv, dropped=dropped,
-                         occ_e_mae_mHa=1e3 * float(np.abs(e - e_ref).mean()),
-                         max_occ_e_err_Ha=float(np.abs(e - e_ref).max()))
+                           occ_e_mae_mHa=1e3 * float(np.abs(e - e_ref).mean()),
+                           max_occ_e_err_Ha=float(np.abs(e - e_ref).max()))
     cycles, conv = cycles_from(mol, None, conv_tol)    # dm0=None: PySCF's default, MINAO
     rows['minao'] = dict(cycles=cycles, converged=conv)
     return rows
@@ -87,7 +87,7 @@ def main(argv=None):
                     help='treatments of near-dependent directions (predict.treat_near_dependent)')
     ap.add_argument('--conv-tol', type=float, default=1e-9)
     ap.add_argument('--reference-fock', action='store_true',
-                    help='filter the converged reference F instead of the prediction')
+                    help='treat the converged reference F instead of the prediction')
     ap.add_argument('--out', help='write OUT.md and OUT.json')
     args = ap.parse_args(argv)
     table = {}

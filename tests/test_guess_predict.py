@@ -89,6 +89,9 @@ def test_baseline_treatment_keeps_f0_along_near_dependent_directions():
     s, f0 = mf.get_ovlp(), mf.get_fock()
     sigma, u = np.linalg.eigh(s)
     bad = -5e-3 * np.outer(u[:, 0], u[:, 0])
+    nocc = mol.nelectron // 2
+    e_bad = scipy.linalg.eigh(f0 + bad, s, eigvals_only=True)[:nocc]
+    assert np.abs(e_bad - mf.mo_energy[:nocc]).max() > 0.1
     f, n = predict.treat_near_dependent(f0, bad, s, 'baseline', 0.03)
     assert n == (sigma < 0.03).sum() == 4
     assert np.abs(f - f0).max() < 1e-15
@@ -132,10 +135,18 @@ def test_card_chooses_the_near_dependence_treatment(weights, tmp_path):
         assert n > 0 and np.allclose(f_m, expected, atol=1e-12)
         assert not np.allclose(predict.fock(mol, path), raw, atol=1e-6)
         assert np.array_equal(predict.fock(mol, path, lindep_threshold=0), raw)
+        # an explicit method overrides the card's, at the card's threshold
+        other = 'drop' if choice['method'] == 'baseline' else 'baseline'
+        expected_other, _ = predict.treat_near_dependent(
+            f0, raw_m - f0, mol_m.intor('int1e_ovlp'), other, choice['threshold'])
+        assert np.allclose(pred.fock_model_basis(mol, lindep_method=other)[0], expected_other,
+                           atol=1e-12)
+        assert not np.allclose(expected_other, expected, atol=1e-6)
     assert predict.load_model(weights).lindep_threshold == predict.LINDEP_THRESHOLD
-    write_card(path[:-3] + '.json', path, name='choice', near_dependence={'method': 'shift'})
-    with pytest.raises(WeightFileError, match='phisnet_choice.pt'):
-        predict.load_model(path)
+    for bad in ({'method': 'shift'}, {'threshold': 'x'}, {'threshold': float('inf')}, None, 'drop'):
+        write_card(path[:-3] + '.json', path, name='choice', near_dependence=bad)
+        with pytest.raises(WeightFileError, match='phisnet_choice.pt'):
+            predict.load_model(path)
 
 
 def test_predict_returns_consistent_orbitals_and_density(weights):

@@ -186,25 +186,31 @@ class Predictor:
         z = torch.as_tensor(molm.atom_charges(), dtype=torch.long, device=device)
         pos = torch.as_tensor(molm.atom_coords(), dtype=self.dtype, device=device)
         delta = self.model.fock(z, pos)[0].cpu().numpy().astype(numpy.float64)
+        # each argument left None falls back to the card's value on its own
         if lindep_threshold is None:
             lindep_threshold = self.lindep_threshold
+        if lindep_method is None:
+            lindep_method = self.lindep_method
         f, _ = treat_near_dependent(baseline_fock(molm), delta,
                                     molm.intor_symmetric('int1e_ovlp'),
-                                    lindep_method or self.lindep_method, lindep_threshold)
+                                    lindep_method, lindep_threshold)
         return f, molm
 
 
 def _near_dependence_choice(card, path):
     '''(method, threshold) from the card's ``near_dependence`` entry; default drop at 0.03.'''
     choice = card.get('near_dependence', {})
-    method = choice.get('method', 'drop')
-    try:
-        threshold = float(choice.get('threshold', LINDEP_THRESHOLD))
-    except (TypeError, ValueError):
-        threshold = -1.0
-    if method not in LINDEP_METHODS or not threshold >= 0:
+    method, threshold = None, None
+    if isinstance(choice, dict):
+        method = choice.get('method', 'drop')
+        try:
+            threshold = float(choice.get('threshold', LINDEP_THRESHOLD))
+        except (TypeError, ValueError):
+            pass
+    # a threshold of 1 or more would leave no direction at all
+    if method not in LINDEP_METHODS or threshold is None or not 0 <= threshold < 1:
         raise WeightFileError(f'model card of {path}: invalid near_dependence entry {choice!r} '
-                              f'(method one of {sorted(LINDEP_METHODS)}, threshold >= 0)')
+                              f'(method one of {sorted(LINDEP_METHODS)}, 0 <= threshold < 1)')
     return method, threshold
 
 
@@ -229,8 +235,10 @@ def load_model(model=None):
     if required and not os.path.exists(path):
         known = ', '.join(shipped_models()) or 'none'
         raise WeightFileError(f'weight file {path} not found (shipped models: {known})')
-    # the files' modification times are part of the cache key: rewritten weights or card reload
-    mtime = tuple(os.path.getmtime(p) if p and os.path.exists(p) else None for p in (path, card))
+    # the files' modification times and sizes are part of the cache key: rewritten weights or
+    # card reload
+    mtime = tuple((os.stat(p).st_mtime_ns, os.stat(p).st_size) if p and os.path.exists(p)
+                  else None for p in (path, card))
     return _load_cached(os.path.abspath(path), card, required, mtime)
 
 
