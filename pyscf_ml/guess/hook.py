@@ -11,9 +11,8 @@ card says: :func:`pyscf_ml.guess.predict.treat_near_dependent`) the guess uses t
 own ``eig``, ``get_occ`` and ``make_rdm1`` with PySCF's exact overlap, so the density has the
 object's shape; RHF/ROHF use the object's ``get_occ``, UHF and GHF an aufbau per spin (one
 spatial F makes both spins degenerate, which their own ``get_occ`` would report as
-HOMO >= LUMO).  A molecule or
-object the model cannot serve, or missing/corrupt weights, logs a warning saying why and falls
-back to MINAO.
+HOMO >= LUMO).  A molecule or object the model cannot serve, or missing/corrupt weights, logs a
+warning saying why and falls back to MINAO.
 '''
 import functools
 

@@ -84,7 +84,9 @@ def baseline_on_near_dependent(fock0, delta, ovlp, threshold=LINDEP_THRESHOLD):
     baseline F0, a true one-electron operator: along a normalised combination of overlap
     eigenvalue sigma it has a bounded Rayleigh quotient, whereas the network's correction
     there is divided by sigma.  In the orthonormal basis U sigma^-1/2 the correction is zeroed
-    on every block that touches a dropped direction.
+    on every block that touches a dropped direction.  Measured: it does not lower that cost
+    (benchmarks/results/near_dependence_reference.md) and no shipped card chooses it; it stays
+    as an option for models whose validation runs prefer it.
     '''
     if not threshold:
         return fock0 + delta, 0
