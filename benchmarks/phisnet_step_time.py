@@ -36,8 +36,9 @@ def step_time(samples, batch, device, mul, layers, repeat):
     data = trainer.to_tensors(samples[:batch], torch.float32, device)
     elements = sorted({int(z) for s in samples for z in s['Z']})
     torch.manual_seed(0)
+    # built as the trainer builds it (contraction-order optimised tensor products)
     model = HamiltonianModel({z: trainer.DEF2SVP_SHELLS[z] for z in elements}, mul=mul,
-                             num_layers=layers).float().to(device)
+                             num_layers=layers, optimize_einsums=True).float().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
     def step():

@@ -111,6 +111,29 @@ def test_config_roundtrip(model):
     assert np.abs(_fock(clone, mol) - _fock(model, mol)).max() == 0
 
 
+def test_training_build_is_the_same_function(model):
+    '''The trainer builds with e3nn's contraction-order optimisation; the weights it writes are
+    served by the plain build, so both must compute the same matrix (and gradient), and the
+    build must not change e3nn's global setting.'''
+    import e3nn
+    before = e3nn.get_optimization_defaults()['optimize_einsums']
+    fast = build_model(model.config, optimize_einsums=True).double()
+    assert e3nn.get_optimization_defaults()['optimize_einsums'] == before
+    fast.load_state_dict(model.state_dict())
+    mol = _mol(ATOMS)
+    want = _fock(model, mol)
+    assert np.abs(_fock(fast, mol) - want).max() < 1e-12 * np.abs(want).max()
+    z = torch.as_tensor(mol.atom_charges())
+    pos = torch.as_tensor(mol.atom_coords(), dtype=torch.float64)
+    grads = []
+    for m in (model, fast):
+        m.zero_grad()
+        (m.fock(z, pos)[0] ** 2).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in m.parameters()]))
+        m.zero_grad()
+    assert torch.allclose(grads[1], grads[0], rtol=1e-10, atol=1e-12 * grads[0].abs().max())
+
+
 @pytest.mark.parametrize('enabled', [True, False])
 def test_forward_leaves_the_einsum_setting_alone(model, enabled, monkeypatch):
     '''The forward pass switches off torch's einsum path search for itself only (it costs more

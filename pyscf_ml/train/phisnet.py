@@ -19,7 +19,6 @@ its effect on the orbitals, which is why an AO-accurate model can still give spu
 levels (see ``pyscf_ml.guess.predict.drop_near_dependent``); this term does not.
 '''
 import argparse
-import copy
 import json
 import os
 import sys
@@ -208,14 +207,20 @@ def main(argv=None):
         init = init_record(args.init, args.init and _resolve_model(args.init)[0])
         if ckpt:
             init = init_of_resumed_run(ckpt, init)
+    # training builds the tensor products with contraction-order optimisation (model.py
+    # `_building`: same function, a uracil step 4.4x faster on one CPU thread)
     if ckpt:
-        model = build_model(ckpt['config']).float().to(device)
+        model = build_model(ckpt['config'], optimize_einsums=True).float().to(device)
     elif args.init:
-        # the serving loader checks the file against its card and names a bad file; copy, so
-        # that training does not change its cached model
-        model = copy.deepcopy(load_predictor(args.init).model).float().to(device)
+        # the serving loader checks the file against its card and names a bad file; its
+        # weights go into a new, optimised build (which also leaves its cached model alone)
+        served = load_predictor(args.init).model
+        model = build_model(served.config, optimize_einsums=True)
+        model.load_state_dict(served.state_dict())
+        model = model.float().to(device)
     else:
-        model = HamiltonianModel(shells, mul=args.mul, lmax=args.lmax, num_layers=args.layers)
+        model = HamiltonianModel(shells, mul=args.mul, lmax=args.lmax, num_layers=args.layers,
+                                 optimize_einsums=True)
         model.fit_site_reference([dict(Z=s['Z'], fock=s['target']) for s in split['train']])
         model = model.float().to(device)
     data = {k: to_tensors(v, torch.float32, device) for k, v in split.items()}
