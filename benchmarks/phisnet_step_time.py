@@ -2,7 +2,8 @@
 of the shipped models, on CPU and (when CUDA is present) GPU, side by side in one run.
 
 A step is what ``python -m pyscf_ml.train phisnet`` does per batch: forward over the batch,
-AO-loss, backward, Adam.  Conformers are the training split of a ``pyscf_ml.data phisnet``
+AO-loss, backward, Adam.  ``--builds`` times the trainer's build (tensor products with e3nn's
+contraction-order optimisation) and the plain build that serving uses, side by side.  Conformers are the training split of a ``pyscf_ml.data phisnet``
 file; the model is new (its weights do not change the cost).  Three warm-up steps, then the
 mean of ``--repeat``.  The last column counts the aten ops that one step dispatches, a measure
 of launch overhead (on a GPU every one is at least one kernel launch or a host-side op).
@@ -32,13 +33,14 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def step_time(samples, batch, device, mul, layers, repeat):
+def step_time(samples, batch, device, mul, layers, repeat, optimize=True):
     data = trainer.to_tensors(samples[:batch], torch.float32, device)
     elements = sorted({int(z) for s in samples for z in s['Z']})
     torch.manual_seed(0)
-    # built as the trainer builds it (contraction-order optimised tensor products)
+    # optimise=True: built as the trainer builds it (contraction-order optimised tensor
+    # products); False: the plain build that serving uses
     model = HamiltonianModel({z: trainer.DEF2SVP_SHELLS[z] for z in elements}, mul=mul,
-                             num_layers=layers, optimize_einsums=True).float().to(device)
+                             num_layers=layers, optimize_einsums=optimize).float().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
     def step():
@@ -87,6 +89,9 @@ def main(argv=None):
     p.add_argument('--mul', type=int, default=32)
     p.add_argument('--layers', type=int, default=3)
     p.add_argument('--repeat', type=int, default=5)
+    p.add_argument('--builds', nargs='+', choices=['optimised', 'plain'],
+                   default=['optimised', 'plain'],
+                   help='model builds to time side by side (the trainer uses the optimised one)')
     p.add_argument('--inference', nargs='*', default=['water', 'uracil'],
                    help='shipped per-molecule models to time inference of')
     args = p.parse_args(argv)
@@ -100,13 +105,15 @@ def main(argv=None):
     print(f'mul {args.mul}, {args.layers} layers, torch {torch.__version__}, '
           f'{torch.get_num_threads()} CPU threads'
           + (f', {torch.cuda.get_device_name()}' if torch.cuda.is_available() else ''))
-    print('| device | batch | step (ms) | ms per conformer | aten ops per step |')
-    print('|---|---|---|---|---|')
+    print('| device | build | batch | step (ms) | ms per conformer | aten ops per step |')
+    print('|---|---|---|---|---|---|')
     for device in devices:
         for b in args.batch:
-            sec, n_ops = step_time(samples, b, device, args.mul, args.layers, args.repeat)
-            print(f'| {device.type} | {b} | {sec * 1e3:.0f} | {sec * 1e3 / b:.1f} | {n_ops} |',
-                  flush=True)
+            for build in args.builds:
+                sec, n_ops = step_time(samples, b, device, args.mul, args.layers, args.repeat,
+                                       optimize=build == 'optimised')
+                print(f'| {device.type} | {build} | {b} | {sec * 1e3:.0f} | '
+                      f'{sec * 1e3 / b:.1f} | {n_ops} |', flush=True)
     if args.inference:
         print()
         print('| device | model (its molecule) | inference (ms) |')
