@@ -51,7 +51,7 @@ def occ_energies(f, s, nocc):
     return scipy.linalg.eigh(f, s, eigvals_only=True)[:nocc]
 
 
-def run_sample(sample, model, conv_tol):
+def run_sample(sample, model, conv_tol, keys=KEYS):
     mol = sample_mol(sample)
     f_ref, nocc = sample['fock'], mol.nelectron // 2
     s = mol.intor_symmetric('int1e_ovlp')
@@ -66,7 +66,7 @@ def run_sample(sample, model, conv_tol):
     f_pred, _ = predict.treat_near_dependent(f0, f_raw - f0, s, pred.lindep_method,
                                              pred.lindep_threshold)
     t_inf = time.perf_counter() - t
-    for key in KEYS:
+    for key in keys:
         mf = dft.RKS(mol, xc='pbe')
         mf.conv_tol = conv_tol
         if key == 'phisnet':
@@ -90,11 +90,11 @@ def run_sample(sample, model, conv_tol):
     return rows
 
 
-def summarise(results):
+def summarise(results, keys=KEYS):
     table = {}
     for name, per in results.items():
         t = {}
-        for key in KEYS:
+        for key in keys:
             vals = [r[key] for r in per]
             t[key] = {k: float(np.mean([v[k] for v in vals]))
                       for k in ('fock_mae_uHa', 'occ_e_mae_mHa', 'cycles', 'wall_s')}
@@ -106,7 +106,7 @@ def summarise(results):
     return table
 
 
-def markdown(table, command, models):
+def markdown(table, command, models, keys=KEYS):
     lines = [f'Command: `{command}`', '',
              'PBE/def2-SVP, `dft.RKS`, conv_tol 1e-9, DIIS, default grids; means over the test '
              'geometries. Fock MAE: raw predicted F (phisnet) or F[D_guess] (others) against the '
@@ -116,7 +116,7 @@ def markdown(table, command, models):
              '', '| test set (model) | n | guess | Fock MAE (uHa) | occ. eps MAE (mHa) | cycles '
              '| cycles / minao | wall (s) |', '|---|---|---|---|---|---|---|---|']
     for name, t in table.items():
-        for key in KEYS:
+        for key in keys:
             r = t[key]
             lines.append(f'| {name} ({models[name]}) | {t["n"]} | {key} | {r["fock_mae_uHa"]:.0f} '
                          f'| {r["occ_e_mae_mHa"]:.2f} | {r["cycles"]:.1f} '
@@ -154,15 +154,16 @@ def _text(img, x, y, s, scale=2, color=(0, 0, 0)):
                     img[y0:y0 + scale, x0:x0 + scale] = color
 
 
-def bar_chart(path, table):
+def bar_chart(path, table, keys=KEYS):
     '''Mean SCF cycles per guess (bars) for every test set.'''
     groups = list(table)
-    ymax = max(t[k]['cycles'] for t in table.values() for k in KEYS) * 1.15
+    colors = [COLORS[KEYS.index(key)] for key in keys]     # a guess keeps its colour
+    ymax = max(t[k]['cycles'] for t in table.values() for k in keys) * 1.15
     bw, gap, left, top, plot_h = 14, 30, 50, 40, 260
     title = 'SCF CYCLES PER INITIAL GUESS (PBE/DEF2-SVP)'
-    width = left + len(groups) * (len(KEYS) * bw + gap) + 20
+    width = left + len(groups) * (len(keys) * bw + gap) + 20
     # at least as wide as the title (8 px per glyph at scale 2), which one or two groups are not
-    img = np.full((top + plot_h + 60 + 14 * len(KEYS), max(width, left + 8 * len(title) + 10), 3),
+    img = np.full((top + plot_h + 60 + 14 * len(keys), max(width, left + 8 * len(title) + 10), 3),
                   255, np.uint8)
     _text(img, left, 10, title)
     base = top + plot_h
@@ -173,14 +174,14 @@ def bar_chart(path, table):
         img[y, left - 6:left - 2] = 0
         _text(img, 8, y - 4, f'{tick:2d}')
     for g, name in enumerate(groups):
-        x0 = left + 6 + g * (len(KEYS) * bw + gap)
-        for k, key in enumerate(KEYS):
+        x0 = left + 6 + g * (len(keys) * bw + gap)
+        for k, key in enumerate(keys):
             h = int(table[name][key]['cycles'] / ymax * plot_h)
-            img[base - h:base, x0 + k * bw:x0 + (k + 1) * bw - 2] = COLORS[k]
+            img[base - h:base, x0 + k * bw:x0 + (k + 1) * bw - 2] = colors[k]
         _text(img, x0, base + 8, name[:12])
-    for k, key in enumerate(KEYS):
+    for k, key in enumerate(keys):
         y = base + 30 + 14 * k
-        img[y:y + 10, left:left + 10] = COLORS[k]
+        img[y:y + 10, left:left + 10] = colors[k]
         _text(img, left + 16, y, key)
     write_rgb_png(path, img)
 
@@ -193,7 +194,11 @@ def main(argv=None):
     p.add_argument('--n-conf', type=int, default=5, help='test geometries per molecule')
     p.add_argument('--conv-tol', type=float, default=1e-9)
     p.add_argument('--out', default='benchmarks/results/init_guess')
+    p.add_argument('--guesses', nargs='+', choices=KEYS, default=KEYS,
+                   help='guesses to run (phisnet and minao, the reference of the cycle ratio, '
+                        'always run); fewer for a quicker comparison of models')
     args = p.parse_args(argv)
+    keys = [k for k in KEYS if k in {'phisnet', 'minao', *args.guesses}]
     lib.num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     results, models, load_s, treatment = {}, {}, {}, {}
@@ -206,16 +211,16 @@ def main(argv=None):
         treatment[name] = f'{pred.lindep_method} {pred.lindep_threshold:g}'
         results[name] = []
         for k, sample in enumerate(test_geometries(path, args.n_conf)):
-            results[name].append(run_sample(sample, models[name], args.conv_tol))
+            results[name].append(run_sample(sample, models[name], args.conv_tol, keys))
             r = results[name][-1]
             print(f'{name} {sample["name"]} #{sample["index"]}: ' + ' '.join(
-                f'{key}={r[key]["cycles"]}' for key in KEYS), file=sys.stderr, flush=True)
-    table = summarise(results)
+                f'{key}={r[key]["cycles"]}' for key in keys), file=sys.stderr, flush=True)
+    table = summarise(results, keys)
     for name in table:
         table[name]['near_dependence'] = treatment[name]
     command = 'python benchmarks/init_guess.py ' + ' '.join(
         sys.argv[1:] if argv is None else argv)
-    text = markdown(table, command, models)
+    text = markdown(table, command, models, keys)
     text += '\nModel load time (s, once per process): ' + ', '.join(
         f'{n} {v:.1f}' for n, v in load_s.items()) + '\n'
     text += '\nNear-dependent directions (each card\'s treatment): ' + ', '.join(
@@ -226,7 +231,7 @@ def main(argv=None):
         f.write(text)
     with open(args.out + '.json', 'w') as f:
         json.dump(dict(command=command, table=table, per_geometry=results), f, indent=1)
-    bar_chart(args.out + '.png', table)
+    bar_chart(args.out + '.png', table, keys)
     return 0
 
 
