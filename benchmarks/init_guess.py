@@ -36,6 +36,12 @@ from pyscf_ml.guess.baseline import baseline_fock
 KEYS = ['phisnet', 'minao', 'atom', 'huckel', 'sap', 'vsap']
 
 
+def _check_keys(keys):
+    # phisnet is what is measured and minao the reference of the cycle ratio
+    if not {'phisnet', 'minao'} <= set(keys):
+        raise ValueError(f'guesses {keys} must include phisnet and minao')
+
+
 def test_geometries(path, n):
     '''Up to n test-split samples per molecule name.'''
     samples = torch.load(path, map_location='cpu', weights_only=False)['samples']
@@ -52,6 +58,7 @@ def occ_energies(f, s, nocc):
 
 
 def run_sample(sample, model, conv_tol, keys=KEYS):
+    _check_keys(keys)
     mol = sample_mol(sample)
     f_ref, nocc = sample['fock'], mol.nelectron // 2
     s = mol.intor_symmetric('int1e_ovlp')
@@ -91,6 +98,7 @@ def run_sample(sample, model, conv_tol, keys=KEYS):
 
 
 def summarise(results, keys=KEYS):
+    _check_keys(keys)
     table = {}
     for name, per in results.items():
         t = {}
@@ -107,6 +115,7 @@ def summarise(results, keys=KEYS):
 
 
 def markdown(table, command, models, keys=KEYS):
+    _check_keys(keys)
     lines = [f'Command: `{command}`', '',
              'PBE/def2-SVP, `dft.RKS`, conv_tol 1e-9, DIIS, default grids; means over the test '
              'geometries. Fock MAE: raw predicted F (phisnet) or F[D_guess] (others) against the '
@@ -193,12 +202,17 @@ def main(argv=None):
                    help='NAME:DATA.pt or NAME:DATA.pt:MODEL (model defaults to NAME)')
     p.add_argument('--n-conf', type=int, default=5, help='test geometries per molecule')
     p.add_argument('--conv-tol', type=float, default=1e-9)
-    p.add_argument('--out', default='benchmarks/results/init_guess')
+    p.add_argument('--out', default='benchmarks/results/init_guess',
+                   help='output prefix (required with a subset of --guesses, so that a partial '
+                        'table does not overwrite the full one)')
     p.add_argument('--guesses', nargs='+', choices=KEYS, default=KEYS,
                    help='guesses to run (phisnet and minao, the reference of the cycle ratio, '
                         'always run); fewer for a quicker comparison of models')
     args = p.parse_args(argv)
     keys = [k for k in KEYS if k in {'phisnet', 'minao', *args.guesses}]
+    given = sys.argv[1:] if argv is None else argv
+    if keys != KEYS and not any(a == '--out' or a.startswith('--out=') for a in given):
+        p.error('--guesses with a subset of the guesses needs its own --out')
     lib.num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     results, models, load_s, treatment = {}, {}, {}, {}

@@ -2,27 +2,30 @@
 of the shipped models, on CPU and (when CUDA is present) GPU, side by side in one run.
 
 A step is what ``python -m pyscf_ml.train phisnet`` does per batch: forward over the batch,
-AO-loss, backward, Adam.  ``--builds`` times the trainer's build (tensor products with e3nn's
-contraction-order optimisation) and the plain build that serving uses, side by side.  Conformers are the training split of a ``pyscf_ml.data phisnet``
+AO-loss, backward, Adam.  Conformers are the training split of a ``pyscf_ml.data phisnet``
 file; the model is new (its weights do not change the cost).  Three warm-up steps, then the
 mean of ``--repeat``.  The last column counts the aten ops that one step dispatches, a measure
 of launch overhead (on a GPU every one is at least one kernel launch or a host-side op).
 
+``--builds`` times, side by side, the trainer's build (tensor products with e3nn's
+contraction-order optimisation) and the plain build that serving uses; the order of the two
+alternates between batch sizes.
+
 Inference: ``HamiltonianModel.fock`` of a shipped model (float32, no gradients) on the built-in
-geometry of its molecule, three warm-up calls, then the mean of 20.
+geometry of its molecule, three warm-up calls, then the mean of 20; and, per build, the time
+to build the model from its config and load its weights (once per process when serving).
 
     python benchmarks/phisnet_step_time.py --data runs/data/water_extra.pt [--batch 16 64 256]
         [--inference water uracil]
 '''
 import argparse
-import copy
 import time
 
 import torch
 from pyscf import gto
 
 from pyscf_ml.data.phisnet import GEOMETRIES
-from pyscf_ml.guess.model import HamiltonianModel
+from pyscf_ml.guess.model import HamiltonianModel, build_model
 from pyscf_ml.guess.predict import load_model
 from pyscf_ml.train import phisnet as trainer
 
@@ -64,9 +67,14 @@ def step_time(samples, batch, device, mul, layers, repeat, optimize=True):
     return seconds, n_ops
 
 
-def inference_time(name, device, repeat=20):
-    # a copy: .float()/.to() act in place, and load_model's cached predictor must stay as loaded
-    model = copy.deepcopy(load_model(name).model).float().to(device).eval()
+def inference_time(name, device, optimize=False, repeat=20):
+    '''(seconds per inference, seconds to build the model and load its weights)'''
+    served = load_model(name).model     # cached; only read
+    t = time.perf_counter()
+    model = build_model(served.config, optimize_einsums=optimize)
+    model.load_state_dict(served.state_dict())
+    model = model.float().to(device).eval()
+    build_s = time.perf_counter() - t
     mol = gto.M(atom=GEOMETRIES[name], basis='def2-svp', verbose=0)
     z = torch.as_tensor(mol.atom_charges(), device=device)
     pos = torch.as_tensor(mol.atom_coords(), dtype=torch.float32, device=device)
@@ -78,7 +86,7 @@ def inference_time(name, device, repeat=20):
         for _ in range(repeat):
             model.fock(z, pos)
         _sync(device)
-    return (time.perf_counter() - t) / repeat
+    return (time.perf_counter() - t) / repeat, build_s
 
 
 def main(argv=None):
@@ -108,20 +116,22 @@ def main(argv=None):
     print('| device | build | batch | step (ms) | ms per conformer | aten ops per step |')
     print('|---|---|---|---|---|---|')
     for device in devices:
-        for b in args.batch:
-            for build in args.builds:
+        for i, b in enumerate(args.batch):
+            for build in (args.builds if i % 2 == 0 else args.builds[::-1]):
                 sec, n_ops = step_time(samples, b, device, args.mul, args.layers, args.repeat,
                                        optimize=build == 'optimised')
                 print(f'| {device.type} | {build} | {b} | {sec * 1e3:.0f} | '
                       f'{sec * 1e3 / b:.1f} | {n_ops} |', flush=True)
     if args.inference:
         print()
-        print('| device | model (its molecule) | inference (ms) |')
-        print('|---|---|---|')
+        print('| device | build | model (its molecule) | inference (ms) | build + load (s) |')
+        print('|---|---|---|---|---|')
         for device in devices:
             for name in args.inference:
-                sec = inference_time(name, device)
-                print(f'| {device.type} | {name} | {sec * 1e3:.1f} |', flush=True)
+                for build in args.builds:
+                    sec, build_s = inference_time(name, device, build == 'optimised')
+                    print(f'| {device.type} | {build} | {name} | {sec * 1e3:.1f} | '
+                          f'{build_s:.2f} |', flush=True)
     return 0
 
 

@@ -111,27 +111,54 @@ def test_config_roundtrip(model):
     assert np.abs(_fock(clone, mol) - _fock(model, mol)).max() == 0
 
 
+def _batch_input():
+    '''Two molecules in one batch, and a lone atom (no edges) as a third.'''
+    mols = [_mol(ATOMS), _mol('O 0 0 0.12; H 0 0.76 -0.47; H 0 -0.76 -0.47'), _mol('O 0 0 0')]
+    z = torch.as_tensor(np.concatenate([m.atom_charges() for m in mols]))
+    pos = torch.as_tensor(np.concatenate([m.atom_coords() + 30 * k for k, m in enumerate(mols)]))
+    mol_index = torch.as_tensor([k for k, m in enumerate(mols) for _ in range(m.natm)])
+    return z, pos, mol_index
+
+
 def test_training_build_is_the_same_function(model):
     '''The trainer builds with e3nn's contraction-order optimisation; the weights it writes are
-    served by the plain build, so both must compute the same matrix (and gradient), and the
-    build must not change e3nn's global setting.'''
-    import e3nn
-    before = e3nn.get_optimization_defaults()['optimize_einsums']
+    served by the plain build, so both must compute the same matrices (batched, with a lone
+    atom too) and the same gradient.'''
     fast = build_model(model.config, optimize_einsums=True).double()
-    assert e3nn.get_optimization_defaults()['optimize_einsums'] == before
+    # the flag reaches e3nn: the two builds run different generated code
+    assert fast.tp_pair._optimize_einsums and not model.tp_pair._optimize_einsums
     fast.load_state_dict(model.state_dict())
-    mol = _mol(ATOMS)
-    want = _fock(model, mol)
-    assert np.abs(_fock(fast, mol) - want).max() < 1e-12 * np.abs(want).max()
-    z = torch.as_tensor(mol.atom_charges())
-    pos = torch.as_tensor(mol.atom_coords(), dtype=torch.float64)
+    z, pos, mol_index = _batch_input()
+    want = [f.detach() for f in model.fock(z, pos, mol_index)]
+    got = [f.detach() for f in fast.fock(z, pos, mol_index)]
+    for g, w in zip(got, want):
+        assert (g - w).abs().max() < 1e-12 * w.abs().max()
     grads = []
     for m in (model, fast):
         m.zero_grad()
-        (m.fock(z, pos)[0] ** 2).sum().backward()
+        sum((f ** 2).sum() for f in m.fock(z, pos, mol_index)).backward()
         grads.append(torch.cat([p.grad.flatten() for p in m.parameters()]))
         m.zero_grad()
-    assert torch.allclose(grads[1], grads[0], rtol=1e-10, atol=1e-12 * grads[0].abs().max())
+    assert (grads[1] - grads[0]).abs().max() < 1e-12 * grads[0].abs().max()
+
+
+@pytest.mark.parametrize('default', [True, False])
+def test_build_restores_the_e3nn_setting(default):
+    '''Either build leaves e3nn's global optimisation setting as it found it, also when the
+    build fails.'''
+    import e3nn
+    old = e3nn.get_optimization_defaults()['optimize_einsums']
+    try:
+        e3nn.set_optimization_defaults(optimize_einsums=default)
+        for optimize in (True, False):
+            HamiltonianModel({1: [0]}, mul=2, num_layers=1, optimize_einsums=optimize)
+            assert e3nn.get_optimization_defaults()['optimize_einsums'] == default
+            with pytest.raises(ValueError):
+                with model_module._building(optimize):
+                    raise ValueError('inside the build')
+            assert e3nn.get_optimization_defaults()['optimize_einsums'] == default
+    finally:
+        e3nn.set_optimization_defaults(optimize_einsums=old)
 
 
 @pytest.mark.parametrize('enabled', [True, False])
