@@ -208,7 +208,7 @@ def main(argv=None):
         if ckpt:
             init = init_of_resumed_run(ckpt, init)
     # training builds the tensor products with contraction-order optimisation (model.py
-    # `_building`: same function, a uracil step 4.4x faster on one CPU thread)
+    # `_building`: same function, a uracil step ~6x faster on one CPU thread)
     if ckpt:
         model = build_model(ckpt['config'], optimize_einsums=True).float().to(device)
     elif args.init:
