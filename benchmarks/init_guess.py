@@ -98,7 +98,6 @@ def run_sample(sample, model, conv_tol, keys=KEYS):
 
 
 def summarise(results, keys=KEYS):
-    _check_keys(keys)
     table = {}
     for name, per in results.items():
         t = {}
@@ -115,7 +114,6 @@ def summarise(results, keys=KEYS):
 
 
 def markdown(table, command, models, keys=KEYS):
-    _check_keys(keys)
     lines = [f'Command: `{command}`', '',
              'PBE/def2-SVP, `dft.RKS`, conv_tol 1e-9, DIIS, default grids; means over the test '
              'geometries. Fock MAE: raw predicted F (phisnet) or F[D_guess] (others) against the '
@@ -202,17 +200,19 @@ def main(argv=None):
                    help='NAME:DATA.pt or NAME:DATA.pt:MODEL (model defaults to NAME)')
     p.add_argument('--n-conf', type=int, default=5, help='test geometries per molecule')
     p.add_argument('--conv-tol', type=float, default=1e-9)
-    p.add_argument('--out', default='benchmarks/results/init_guess',
-                   help='output prefix (required with a subset of --guesses, so that a partial '
-                        'table does not overwrite the full one)')
+    p.add_argument('--out', default=None,
+                   help='output prefix (default benchmarks/results/init_guess; required with a '
+                        'subset of --guesses, so that a partial table does not overwrite the '
+                        'full one)')
     p.add_argument('--guesses', nargs='+', choices=KEYS, default=KEYS,
                    help='guesses to run (phisnet and minao, the reference of the cycle ratio, '
                         'always run); fewer for a quicker comparison of models')
     args = p.parse_args(argv)
     keys = [k for k in KEYS if k in {'phisnet', 'minao', *args.guesses}]
-    given = sys.argv[1:] if argv is None else argv
-    if keys != KEYS and not any(a == '--out' or a.startswith('--out=') for a in given):
-        p.error('--guesses with a subset of the guesses needs its own --out')
+    if args.out is None:
+        if keys != KEYS:
+            p.error('--guesses with a subset of the guesses needs its own --out')
+        args.out = 'benchmarks/results/init_guess'
     lib.num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     results, models, load_s, treatment = {}, {}, {}, {}

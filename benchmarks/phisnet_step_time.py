@@ -25,7 +25,7 @@ import torch
 from pyscf import gto
 
 from pyscf_ml.data.phisnet import GEOMETRIES
-from pyscf_ml.guess.model import HamiltonianModel, build_model
+from pyscf_ml.guess.model import HamiltonianModel, rebuilt
 from pyscf_ml.guess.predict import load_model
 from pyscf_ml.train import phisnet as trainer
 
@@ -71,9 +71,7 @@ def inference_time(name, device, optimize=False, repeat=20):
     '''(seconds per inference, seconds to build the model and load its weights)'''
     served = load_model(name).model     # cached; only read
     t = time.perf_counter()
-    model = build_model(served.config, optimize_einsums=optimize)
-    model.load_state_dict(served.state_dict())
-    model = model.float().to(device).eval()
+    model = rebuilt(served, optimize_einsums=optimize).float().to(device).eval()
     build_s = time.perf_counter() - t
     mol = gto.M(atom=GEOMETRIES[name], basis='def2-svp', verbose=0)
     z = torch.as_tensor(mol.atom_charges(), device=device)

@@ -331,3 +331,11 @@ def build_model(config, optimize_einsums=False):
     cfg = dict(config)
     cfg['shells'] = {int(z): ls for z, ls in cfg['shells'].items()}
     return HamiltonianModel(**cfg, optimize_einsums=optimize_einsums)
+
+
+def rebuilt(model, optimize_einsums):
+    '''A new model with ``model``'s config and weights, built with or without the
+    contraction-order optimisation (``model`` itself is left alone).'''
+    new = build_model(model.config, optimize_einsums=optimize_einsums)
+    new.load_state_dict(model.state_dict())
+    return new

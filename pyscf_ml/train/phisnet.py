@@ -31,7 +31,7 @@ import torch
 from pyscf_ml.data.phisnet import sample_mol
 from pyscf_ml.device import get_device
 from pyscf_ml.guess.baseline import baseline_fock
-from pyscf_ml.guess.model import HamiltonianModel, build_model
+from pyscf_ml.guess.model import HamiltonianModel, build_model, rebuilt
 from pyscf_ml.guess.predict import _resolve as _resolve_model
 from pyscf_ml.guess.predict import load_model as load_predictor
 from pyscf_ml.modelcard import git_commit, write_card
@@ -214,9 +214,7 @@ def main(argv=None):
     elif args.init:
         # the serving loader checks the file against its card and names a bad file; its
         # weights go into a new, optimised build (which also leaves its cached model alone)
-        served = load_predictor(args.init).model
-        model = build_model(served.config, optimize_einsums=True)
-        model.load_state_dict(served.state_dict())
+        model = rebuilt(load_predictor(args.init).model, optimize_einsums=True)
         model = model.float().to(device)
     else:
         model = HamiltonianModel(shells, mul=args.mul, lmax=args.lmax, num_layers=args.layers,
