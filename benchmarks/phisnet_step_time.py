@@ -40,7 +40,7 @@ def step_time(samples, batch, device, mul, layers, repeat, optimize=True):
     data = trainer.to_tensors(samples[:batch], torch.float32, device)
     elements = sorted({int(z) for s in samples for z in s['Z']})
     torch.manual_seed(0)
-    # optimise=True: built as the trainer builds it (contraction-order optimised tensor
+    # optimize=True: built as the trainer builds it (contraction-order optimised tensor
     # products); False: the plain build that serving uses
     model = HamiltonianModel({z: trainer.DEF2SVP_SHELLS[z] for z in elements}, mul=mul,
                              num_layers=layers, optimize_einsums=optimize).float().to(device)

@@ -179,22 +179,27 @@ class Predictor:
                      spin=mol.spin, cart=False, verbose=0)
 
     @torch.no_grad()
-    def fock_model_basis(self, mol, lindep_threshold=None, lindep_method=None):
-        '''Predicted Fock matrix in the model's basis (PySCF AO order) and that molecule; with
-        ``lindep_threshold=0`` the network's raw prediction, otherwise near-dependent directions
-        treated by :func:`treat_near_dependent` (None: the model card's choice).'''
+    def prediction_parts(self, mol):
+        '''(F0 = Hcore + V_SAP, the network's correction, the molecule) in the model's basis;
+        the raw prediction is F0 + correction.'''
         molm = self.model_mol(mol)
         device = next(self.model.parameters()).device
         z = torch.as_tensor(molm.atom_charges(), dtype=torch.long, device=device)
         pos = torch.as_tensor(molm.atom_coords(), dtype=self.dtype, device=device)
         delta = self.model.fock(z, pos)[0].cpu().numpy().astype(numpy.float64)
+        return baseline_fock(molm), delta, molm
+
+    def fock_model_basis(self, mol, lindep_threshold=None, lindep_method=None):
+        '''Predicted Fock matrix in the model's basis (PySCF AO order) and that molecule; with
+        ``lindep_threshold=0`` the network's raw prediction, otherwise near-dependent directions
+        treated by :func:`treat_near_dependent` (None: the model card's choice).'''
+        f0, delta, molm = self.prediction_parts(mol)
         # each argument left None falls back to the card's value on its own
         if lindep_threshold is None:
             lindep_threshold = self.lindep_threshold
         if lindep_method is None:
             lindep_method = self.lindep_method
-        f, _ = treat_near_dependent(baseline_fock(molm), delta,
-                                    molm.intor_symmetric('int1e_ovlp'),
+        f, _ = treat_near_dependent(f0, delta, molm.intor_symmetric('int1e_ovlp'),
                                     lindep_method, lindep_threshold)
         return f, molm
 
