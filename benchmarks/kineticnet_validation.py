@@ -31,7 +31,8 @@ def main(argv=None):
     samples = load_samples(args.data.split(','))[1]
     table = {}
     for tag, path in tag_file_pairs(args.weights):
-        rows = evaluate(load_model(path, device='cpu'), samples, torch.float64, 'cpu', args.path_rel)
+        model = load_model(path, device='cpu')
+        rows = evaluate(model, samples, torch.float64, 'cpu', args.path_rel)
         table[tag] = (summarize(rows), float(np.mean([r[3] for r in rows])))
     first = next(iter(table.values()))[0]
     names = [n for n in first if n != 'all']

@@ -59,7 +59,8 @@ def main(argv=None):
         head += ['cpu / cuda', 'E(cuda) - E(cpu) (Ha)']
     rows = []
     sizes = [int(x) for x in args.sizes.split(',')]
-    times = {label: [] for label in ['RKS', 'OF TF+1/9vW'] + [f'OF KineticNet {d}' for d in devices]}
+    labels = ['RKS', 'OF TF+1/9vW'] + [f'OF KineticNet {d}' for d in devices]
+    times = {label: [] for label in labels}
     for n in sizes:
         mol = h_chain(n)
         ks = dft.RKS(mol, xc='lda,vwn').density_fit()

@@ -266,7 +266,8 @@ def main(argv=None):
     quarter = np.array([m in G2_1_QUARTER for m in names])
     folds = np.arange(len(names)) % 5
     print(f'\n# {args.form} {os.path.basename(weight_file)}, {args.basis}: G2-1 MAE at the '
-          f'weights {np.abs(e).mean():.3f} kcal/mol (held-out quarter {np.abs(e[quarter]).mean():.3f})')
+          f'weights {np.abs(e).mean():.3f} kcal/mol '
+          f'(held-out quarter {np.abs(e[quarter]).mean():.3f})')
     print('Predicted MAE (kcal/mol) after the ridge step fitted on the training molecules, '
           'linear in dtheta.')
     print('| parameters | mu | ‖dθ‖ (3of4) | 3of4 train MAE | quarter MAE | 5-fold CV MAE |')

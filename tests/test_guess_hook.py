@@ -38,7 +38,8 @@ def _log(mf):
 def _nelec(dm, s, ghf=False):
     if ghf:
         n = s.shape[0] // 2
-        return (np.einsum('ij,ji', dm[:n, :n], s[:n, :n]), np.einsum('ij,ji', dm[n:, n:], s[n:, n:]))
+        return (np.einsum('ij,ji', dm[:n, :n], s[:n, :n]),
+                np.einsum('ij,ji', dm[n:, n:], s[n:, n:]))
     if dm.ndim == 3:
         return tuple(np.einsum('ij,ji', d, s) for d in dm)
     return (np.einsum('ij,ji', dm, s),)

@@ -1,6 +1,7 @@
 '''Conformers and converged PBE/def2-SVP Fock matrices for the Hamiltonian model.
 
-``python -m pyscf_ml.data phisnet --molecule ethanol --n-conf 100 --n-test 20 --out runs/data/ethanol.pt``
+``python -m pyscf_ml.data phisnet --molecule ethanol --n-conf 100 --n-test 20 \
+--out runs/data/ethanol.pt``
 
 Geometries need no download: each molecule starts from a built-in structure, or for
 ``g2:<name>`` from the G2/97 geometry that ``ase`` ships, which is relaxed at
@@ -72,7 +73,8 @@ GEOMETRIES = {
                       H -0.36 0.51 0.89; H -0.36 0.51 -0.89; H -0.36 -1.03 0''',
     'acetaldehyde': '''C 0 0 0; C 1.50 0 0; O 2.10 1.04 0; H 2.05 -0.95 0; H -0.36 1.03 0;
                        H -0.36 -0.51 0.89; H -0.36 -0.51 -0.89''',
-    'formamide': 'C 0 0 0; O 0.60 1.04 0; N 0.68 -1.18 0; H -1.10 0 0; H 1.69 -1.18 0; H 0.18 -2.05 0',
+    'formamide': '''C 0 0 0; O 0.60 1.04 0; N 0.68 -1.18 0; H -1.10 0 0; H 1.69 -1.18 0;
+                    H 0.18 -2.05 0''',
 }
 G2_PREFIX = 'g2:'
 # Named sets for the transferable model: small H/C/N/O molecules, molecules held out (test),

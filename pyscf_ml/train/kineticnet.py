@@ -4,9 +4,9 @@ Loss per molecule: ((T_P - T_P^ref) / 10 mHa)^2 + lambda * mean_k ((d_k - d_k^re
 where d_k are projected functional derivatives (see :mod:`pyscf_ml.data.ofdft`).  Samples from
 ``pyscf_ml.data ofdft-path`` (densities far from the KS ground state, T_P up to several Ha)
 are scaled by max(1, ``--path-rel`` * T_P^ref / 10 mHa) instead: there the network must learn
-that T_P is large, not its value to 10 mHa, and unscaled they swamp the ground-state samples.  Training
-runs in float32; the shipped weights are converted to float64.  A checkpoint is written every
-epoch and ``--resume`` continues from it.  Example::
+that T_P is large, not its value to 10 mHa, and unscaled they swamp the ground-state samples.
+Training runs in float32; the shipped weights are converted to float64.  A checkpoint is
+written every epoch and ``--resume`` continues from it.  Example::
 
     python -m pyscf_ml.train kineticnet --data runs/ofdft_data/train.pt \\
         --test runs/ofdft_data/test.pt --epochs 12 --out runs/kineticnet \\

@@ -1,4 +1,5 @@
-'''Train the equivariant Hamiltonian model on Fock matrices from ``python -m pyscf_ml.data phisnet``.
+'''Train the equivariant Hamiltonian model on the Fock matrices that
+``python -m pyscf_ml.data phisnet`` makes.
 
 ``python -m pyscf_ml.train phisnet --data runs/data/water.pt --out runs/phisnet_water
 --epochs 60 --weights pyscf_ml/weights/phisnet_water.pt``
@@ -165,7 +166,8 @@ def build_parser():
     p.add_argument('--mul', type=int, default=16, help='channels per irrep')
     p.add_argument('--layers', type=int, default=2)
     p.add_argument('--lmax', type=int, default=2)
-    p.add_argument('--max-train', type=int, default=None, help='use at most this many train samples')
+    p.add_argument('--max-train', type=int, default=None,
+                   help='use at most this many train samples')
     p.add_argument('--time-limit', type=float, default=None,
                    help='minutes of training in all (resumes included); the learning rate decays '
                         'over it; stops after the epoch that passes it and still writes weights')
@@ -313,8 +315,8 @@ def save_weights(model, args, argv, split, metrics, seconds, commit, data_settin
                     'per-element/per-element-pair CG readouts into def2-SVP AO blocks, F = M + M^T',
                architecture=dict(model.config, n_params=n_params,
                                  shells={str(k): v for k, v in model.config['shells'].items()}),
-               target='F - (Hcore + V_SAP) for the PBE/def2-SVP Fock matrix F (Hartree, PySCF AO order, '
-                      'conv_tol 1e-10); prediction = Hcore + V_SAP + model',
+               target='F - (Hcore + V_SAP) for the PBE/def2-SVP Fock matrix F (Hartree, '
+                      'PySCF AO order, conv_tol 1e-10); prediction = Hcore + V_SAP + model',
                data_commands=[data_command(p, data_settings.get(p)) for p in args.data],
                training_data=dict(files=args.data, generator='python -m pyscf_ml.data phisnet',
                                   train=count('train'), val=count('val'), test=count('test')),

@@ -91,7 +91,8 @@ class NearRegionKernel:
         return self._bands
 
     def matvec(self, x, method='sparse'):
-        '''K @ x for x of shape (N,) or (N, k): numpy via the sparse matrix, or torch (any device) blocked.'''
+        '''K @ x for x of shape (N,) or (N, k): numpy via the sparse matrix, or torch (any device)
+        blocked.'''
         if method == 'sparse':
             x = np.asarray(x)
             upper = self.build_sparse()
