@@ -69,8 +69,7 @@ def run_sample(sample, model, conv_tol, keys=KEYS):
     # (test data are in the model's basis) with near-dependent directions as the card says
     f0, delta, _ = pred.prediction_parts(mol)
     f_raw = f0 + delta
-    f_pred, _ = predict.treat_near_dependent(f0, delta, s, pred.lindep_method,
-                                             pred.lindep_threshold)
+    f_pred, _ = pred.treat_near_dependent(f0, delta, s)
     t_inf = time.perf_counter() - t
     for key in keys:
         mf = dft.RKS(mol, xc='pbe')

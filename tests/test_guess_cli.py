@@ -11,6 +11,7 @@ from pyscf import dft, gto
 
 import pyscf_ml.guess  # noqa: F401  (installs the init_guess key)
 from pyscf_ml.data import phisnet as data_cli
+from pyscf_ml.guess.predict import load_model
 from pyscf_ml.modelcard import sha256_of
 from pyscf_ml.train import phisnet as train_cli
 
@@ -129,6 +130,19 @@ def test_train_resume_and_serve(h2_data, tmp_path):
     # with --loss l1 the progress line reports the training MAE, not an RMSE
     with open(os.path.join(tune, 'train.log')) as f:
         assert f.read().split()[1].startswith('mae_uHa=')
+    # a card without a near-dependence choice passes none on; one with a choice passes it to
+    # the fine-tuned model's card, so the new file served by path gets the parent's treatment
+    assert 'near_dependence' not in json.load(open(w[:-3] + '.json'))
+    card = json.load(open(w[:-3] + '.json'))
+    card['near_dependence'] = {'method': 'baseline', 'threshold': 0.01}
+    json.dump(card, open(w[:-3] + '.json', 'w'))
+    w2 = str(tmp_path / 'phisnet_h2_tuned.pt')
+    assert train_cli.main(['--data', h2_data, '--out', str(tmp_path / 'tune2'), '--epochs', '1',
+                           '--init', w, '--weights', w2]) == 0
+    assert json.load(open(w2[:-3] + '.json'))['near_dependence'] == {
+        'method': 'baseline', 'threshold': 0.01, 'inherited_from': w}
+    served = load_model(w2)
+    assert (served.lindep_method, served.lindep_threshold) == ('baseline', 0.01)
 
 
 def test_l1_loss_is_the_mean_absolute_error():

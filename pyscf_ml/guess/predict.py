@@ -194,14 +194,19 @@ class Predictor:
         ``lindep_threshold=0`` the network's raw prediction, otherwise near-dependent directions
         treated by :func:`treat_near_dependent` (None: the model card's choice).'''
         f0, delta, molm = self.prediction_parts(mol)
-        # each argument left None falls back to the card's value on its own
+        f, _ = self.treat_near_dependent(f0, delta, molm.intor_symmetric('int1e_ovlp'),
+                                         lindep_threshold, lindep_method)
+        return f, molm
+
+    def treat_near_dependent(self, fock0, delta, ovlp, lindep_threshold=None,
+                             lindep_method=None):
+        ''':func:`treat_near_dependent` with this model's card choice for each argument left
+        None (each falls back on its own).'''
         if lindep_threshold is None:
             lindep_threshold = self.lindep_threshold
         if lindep_method is None:
             lindep_method = self.lindep_method
-        f, _ = treat_near_dependent(f0, delta, molm.intor_symmetric('int1e_ovlp'),
-                                    lindep_method, lindep_threshold)
-        return f, molm
+        return treat_near_dependent(fock0, delta, ovlp, lindep_method, lindep_threshold)
 
 
 def _near_dependence_choice(card, path):

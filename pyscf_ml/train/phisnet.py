@@ -205,10 +205,12 @@ def main(argv=None):
     ckpt = load_checkpoint(ckpt_path) if args.resume else None
     if ckpt and 'init' in ckpt:
         init = ckpt['init']       # the run's first start (the file may have moved since)
+        near_dependence = ckpt.get('near_dependence')
     else:
         init = init_record(args.init, args.init and _resolve_model(args.init)[0])
         if ckpt:
             init = init_of_resumed_run(ckpt, init)
+        near_dependence = inherited_near_dependence(args.init)
     # training builds the tensor products with contraction-order optimisation (model.py
     # `_building`: same function, a uracil step ~6x faster on one CPU thread)
     if ckpt:
@@ -272,7 +274,8 @@ def main(argv=None):
                         state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         save_checkpoint(ckpt_path, config=model.config, model=model.state_dict(),
                         opt=opt.state_dict(), epoch=epoch + 1, best=best, args=vars(args),
-                        seconds=spent + time.perf_counter() - t0, init=init)
+                        seconds=spent + time.perf_counter() - t0, init=init,
+                        near_dependence=near_dependence)
         key, err = (('rmse_uHa', np.sqrt(tot / nbatch)) if args.loss == 'mse'
                     else ('mae_uHa', tot / nbatch))      # the training loss in µHa
         progress.update(epoch + 1, **{key: float(err * 1e6)},
@@ -295,11 +298,25 @@ def main(argv=None):
     print(json.dumps(metrics, indent=1), file=sys.stderr)
     if args.weights:
         save_weights(model, args, argv, split, metrics, spent + time.perf_counter() - t0,
-                     commit, data_settings, init)
+                     commit, data_settings, init, near_dependence)
     return 0
 
 
-def save_weights(model, args, argv, split, metrics, seconds, commit, data_settings, init):
+def inherited_near_dependence(init):
+    '''The ``--init`` model card's own ``near_dependence`` entry (None without one), for the
+    new card.  Why: the choice was measured for the parent on validation conformers, and our
+    rounds keep it for a fine-tuned model until it is measured again; without it a weight file
+    loaded by path would silently fall back to the default treatment.'''
+    if not init:
+        return None
+    choice = load_predictor(init).card.get('near_dependence')
+    if choice is None:
+        return None
+    return dict(choice, inherited_from=init)
+
+
+def save_weights(model, args, argv, split, metrics, seconds, commit, data_settings, init,
+                 near_dependence=None):
     state = {k: v.detach().cpu().float() for k, v in model.state_dict().items()}
     torch.save(dict(config=model.config, state_dict=state, basis='def2-svp', xc='pbe'),
                args.weights)
@@ -321,4 +338,5 @@ def save_weights(model, args, argv, split, metrics, seconds, commit, data_settin
                training_data=dict(files=args.data, generator='python -m pyscf_ml.data phisnet',
                                   train=count('train'), val=count('val'), test=count('test')),
                training_command='python -m pyscf_ml.train phisnet ' + ' '.join(argv),
-               training_seconds=round(seconds), commit=commit, metrics=metrics, init=init)
+               training_seconds=round(seconds), commit=commit, metrics=metrics, init=init,
+               **({'near_dependence': near_dependence} if near_dependence else {}))
