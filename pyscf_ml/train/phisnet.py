@@ -205,7 +205,8 @@ def main(argv=None):
     ckpt = load_checkpoint(ckpt_path) if args.resume else None
     if ckpt and 'init' in ckpt:
         init = ckpt['init']       # the run's first start (the file may have moved since)
-        near_dependence = ckpt.get('near_dependence')
+        near_dependence = (ckpt['near_dependence'] if 'near_dependence' in ckpt
+                           else inherited_near_dependence(args.init))  # older checkpoints
     else:
         init = init_record(args.init, args.init and _resolve_model(args.init)[0])
         if ckpt:
