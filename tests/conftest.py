@@ -28,3 +28,23 @@ def nagai_dir():
 
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+
+
+@pytest.fixture(scope='session')
+def phisnet_test_weights(tmp_path_factory):
+    '''A small random H/O Hamiltonian model saved like the training CLI saves one, with a card.
+
+    Its parameters are perturbed away from the initialisation: the readouts start at zero, and
+    an all-zero correction would make the 'learned' guess PySCF's own SAP-like baseline, so a
+    test of the hook could not tell whether the network was used at all.'''
+    from pyscf_ml.guess.model import HamiltonianModel
+    from pyscf_ml.modelcard import write_card
+    torch.manual_seed(0)
+    model = HamiltonianModel({1: [0, 0, 1], 8: [0, 0, 0, 1, 1, 2]}, mul=4, num_layers=1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    path = str(tmp_path_factory.mktemp('w') / 'phisnet_test.pt')
+    torch.save(dict(config=model.config, state_dict=model.state_dict(), basis='def2-svp'), path)
+    write_card(path[:-3] + '.json', path, name='test')
+    return path

@@ -2,14 +2,19 @@
 as D H D^T with D built from e3nn's Wigner matrices (pyscf_ml.guess.ao_order).'''
 import numpy as np
 import pytest
+import scipy.linalg
+import torch
+from e3nn import o3
 from pyscf import gto
 from scipy.spatial.transform import Rotation
 
 from pyscf_ml.guess.ao_order import (
     E3NN_TO_P,
     P_TO_E3NN,
+    XYZ_TO_E3NN,
     SlotLayout,
     ao_rotation,
+    float64_default,
     mol_shells,
     pyscf_to_e3nn_index,
 )
@@ -50,11 +55,19 @@ def test_slot_layout_gathers_pyscf_order():
     idx = layout.ao_index(charges)
     assert len(idx) == mol.nao == layout.nao(charges)
     assert len(set(idx.tolist())) == len(idx)
-    # scattering a PySCF matrix into the padded layout and gathering it back is the identity,
-    # and the padded layout of each atom is e3nn-ordered: p components (y, z, x)
+    # every padded slot holds its AOs in e3nn order: rotating the padded overlap slot by slot
+    # with e3nn's own Wigner matrices and gathering gives PySCF's overlap of the rotated molecule
     s = mol.intor('int1e_ovlp')
     pad = np.zeros((mol.natm * layout.size,) * 2)
     pad[np.ix_(idx, idx)] = s
-    assert np.array_equal(pad[np.ix_(idx, idx)], s)
+    rot = Rotation.random(random_state=3).as_matrix()
+    rot_e = torch.as_tensor(rot[XYZ_TO_E3NN][:, XYZ_TO_E3NN])          # P R P^T
+    with float64_default():
+        d_slots = [o3.Irrep(l, (-1) ** l).D_from_matrix(rot_e).numpy() for l in layout.slots]
+    d_pad = scipy.linalg.block_diag(*(d_slots * mol.natm))
+    mol_r = mol.set_geom_(mol.atom_coords() @ rot.T, unit='Bohr', inplace=False)
+    s_r = mol_r.intor('int1e_ovlp')
+    assert np.abs(s_r - s).max() > 1e-2
+    assert np.abs((d_pad @ pad @ d_pad.T)[np.ix_(idx, idx)] - s_r).max() < 1e-12
     h_index = layout.atom_index(1)                  # H: s, s, p(x, y, z)
     assert h_index[:2].tolist() == [0, 1] and h_index[2:].tolist() == (3 + E3NN_TO_P).tolist()

@@ -10,23 +10,15 @@ from pyscf import dft, gto, scf
 from pyscf.scf import hf
 
 import pyscf_ml.guess
-from pyscf_ml.guess import hook
-from pyscf_ml.guess.model import HamiltonianModel
+from pyscf_ml.guess import hook, predict
 from pyscf_ml.modelcard import write_card
 
-SHELLS = {1: [0, 0, 1], 8: [0, 0, 0, 1, 1, 2]}
 WATER = 'O 0 0 0.12; H 0 0.76 -0.47; H 0 -0.76 -0.47'
 
 
-@pytest.fixture(scope='module')
-def weights(tmp_path_factory):
-    '''A small H/O model (random weights) saved like the training CLI saves one, with a card.'''
-    torch.manual_seed(0)
-    model = HamiltonianModel(SHELLS, mul=4, num_layers=1)
-    path = str(tmp_path_factory.mktemp('w') / 'phisnet_test.pt')
-    torch.save(dict(config=model.config, state_dict=model.state_dict(), basis='def2-svp'), path)
-    write_card(path[:-3] + '.json', path, name='test')
-    return path
+@pytest.fixture
+def weights(phisnet_test_weights):
+    return phisnet_test_weights
 
 
 def _log(mf):
@@ -73,6 +65,8 @@ def test_electron_count_per_spin(weights, flavour, basis):
     want = (na + nb,) if np.asarray(dm).ndim == 2 and flavour != 'GHF' else (na, nb)
     assert np.allclose(_nelec(np.asarray(dm), s, flavour == 'GHF'), want, atol=1e-8)
     assert np.abs(np.asarray(dm) - np.asarray(ref)).max() > 1e-3   # not MINAO in disguise
+    # ... nor the network-free Hcore + V_SAP baseline the model corrects
+    assert np.abs(np.asarray(dm) - np.asarray(mf.init_guess_by_sap())).max() > 1e-3
 
 
 def test_kernel_uses_key_and_reaches_same_energy(weights):
@@ -119,24 +113,70 @@ def test_missing_and_corrupt_weights_fall_back(weights, tmp_path):
     mf = _log(scf.RHF(mol))
     dm = mf.get_init_guess(key='phisnet:no_such_shipped_model')
     assert 'not found' in mf.stdout.getvalue() and np.array_equal(dm, minao)
+    # a truncated file given by path with no card beside it: loading itself fails
+    lone = tmp_path / 'own.pt'
+    lone.write_bytes(open(weights, 'rb').read()[:1000])
+    mf = _log(scf.RHF(mol))
+    dm = mf.get_init_guess(key=f'phisnet:{lone}')
+    assert 'own.pt could not be loaded' in mf.stdout.getvalue() and np.array_equal(dm, minao)
+    # intact weights with an unreadable card
+    (tmp_path / 'own2.pt').write_bytes(open(weights, 'rb').read())
+    (tmp_path / 'own2.json').write_text('{')
+    mf = _log(scf.RHF(mol))
+    dm = mf.get_init_guess(key=f'phisnet:{tmp_path / "own2.pt"}')
+    out = mf.stdout.getvalue()
+    assert 'own2.json is unreadable' in out and 'WARN' in out and np.array_equal(dm, minao)
+
+
+def _nan_weights(weights, tmp_path):
+    """A copy of ``weights`` with one network parameter set to NaN, and its card."""
+    blob = torch.load(weights, weights_only=True)
+    blob['state_dict']['embed.weight'][0, 0] = float('nan')    # a learned parameter
+    path = str(tmp_path / 'phisnet_nan.pt')
+    torch.save(blob, path)
+    write_card(path[:-3] + '.json', path, name='nan')
+    return path
+
+
+def test_non_finite_prediction_falls_back(weights, tmp_path):
+    """NaN from the network (here: a NaN weight) must not reach the diagonalisation: the hook
+    warns and uses MINAO, the prediction API raises."""
+    path = _nan_weights(weights, tmp_path)
+    mol = gto.M(atom=WATER, basis='sto-3g', verbose=0)
+    mf = _log(scf.RHF(mol))
+    dm = mf.get_init_guess(key='phisnet:' + path)
+    out = mf.stdout.getvalue()
+    assert 'WARN' in out and 'non-finite' in out and 'Use MINAO' in out
+    assert np.array_equal(dm, scf.RHF(mol).init_guess_by_minao())
+    with pytest.raises(predict.PredictionError, match='non-finite'):
+        predict.fock(mol, path)
 
 
 @pytest.mark.parametrize('key', ['minao', 'MINAO', 'atom', 'huckel', 'mod_huckel', 'hcore', '1e',
                                  'sap', 'vsap', 'chkfile', 'nonsense', 'phisnetx'])
-@pytest.mark.parametrize('cls', [scf.RHF, scf.UHF, dft.RKS])
+@pytest.mark.parametrize('cls', [scf.RHF, scf.UHF, scf.ROHF, scf.GHF, dft.RKS])
 def test_other_keys_unchanged(key, cls):
+    '''The guess of a fresh object with the hook installed equals that of a fresh object with
+    PySCF's own method restored (not merely the method the wrapper delegates to).'''
     mol = gto.M(atom=WATER, basis='sto-3g', verbose=0)
-    original = hf.SCF.get_init_guess._pyscf_ml_original
-    mf = cls(mol)
-    mf.chkfile = '/nonexistent/file.chk'
-    new = mf.get_init_guess(mol, key)
-    old = original(mf, mol, key)
+
+    def guess():
+        mf = cls(mol)
+        mf.chkfile = '/nonexistent/file.chk'
+        return mf.get_init_guess(mol, key)
+    new = guess()
+    hook.uninstall()
+    try:
+        assert not hook.is_installed()
+        old = guess()
+    finally:
+        hook.install()
     # not array_equal: with several OpenMP threads PySCF's grid-based guesses ('huckel',
     # 'vsap' and RKS's fallback for unknown keys) differ from run to run by rounding (1e-16,
     # seen on a 16-core GPU machine); a real change of the guess would be far above 1e-12
     np.testing.assert_allclose(np.asarray(new), np.asarray(old), rtol=0, atol=1e-12)
     dm = np.eye(mol.nao)
-    assert mf.get_init_guess(mol, dm) is dm           # a density matrix passes through
+    assert cls(mol).get_init_guess(mol, dm) is dm      # a density matrix passes through
 
 
 def test_install_is_idempotent_and_reversible():

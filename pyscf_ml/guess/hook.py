@@ -11,8 +11,8 @@ card says: :func:`pyscf_ml.guess.predict.treat_near_dependent`) the guess uses t
 own ``eig``, ``get_occ`` and ``make_rdm1`` with PySCF's exact overlap, so the density has the
 object's shape; RHF/ROHF use the object's ``get_occ``, UHF and GHF an aufbau per spin (one
 spatial F makes both spins degenerate, which their own ``get_occ`` would report as
-HOMO >= LUMO).  A molecule or object the model cannot serve, or missing/corrupt weights, logs a
-warning saying why and falls back to MINAO.
+HOMO >= LUMO).  A molecule or object the model cannot serve, missing/corrupt weights, or a
+non-finite prediction logs a warning saying why and falls back to MINAO.
 '''
 import functools
 
@@ -74,7 +74,11 @@ def init_guess_by_phisnet(mf, mol=None, model=None):
         log.warn('init_guess phisnet: %s. Use MINAO initial guess', reason)
         return mf.init_guess_by_minao(mol)
 
-    f_m, mol_m = pred.fock_model_basis(mol)
+    try:
+        f_m, mol_m = pred.fock_model_basis(mol)
+    except predict.PredictionError as e:
+        log.warn('init_guess phisnet: %s. Use MINAO initial guess', e)
+        return mf.init_guess_by_minao(mol)
     same = predict.same_basis(mol_m, mol)
     f = f_m if same else predict.project_fock(f_m, mol_m, mol)
     log.info('Initial guess from the learned Hamiltonian model %s%s', pred.name,

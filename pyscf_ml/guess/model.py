@@ -333,6 +333,41 @@ def build_model(config, optimize_einsums=False):
     return HamiltonianModel(**cfg, optimize_einsums=optimize_einsums)
 
 
+# buffers fitted from data; every other buffer is a constant of the architecture (e3nn's
+# Clebsch-Gordan tables, output masks) that each build computes exactly, in float64
+FITTED_BUFFERS = ('site_ref',)
+
+
+def load_trained_state(model, state_dict, atol=1e-6):
+    '''Load a weight file's parameters and fitted buffers into ``model``, keeping the model's own
+    architecture constants.
+
+    Why: files store those constants in the training dtype (float32); loading them into a
+    float64 model would limit its equivariance to ~1e-8 (measured on the shipped hcno model).
+    A file whose constants differ from this build's by more than ``atol`` was made with other
+    conventions (e.g. another e3nn version) and is refused with ValueError.'''
+    own = model.state_dict()
+    if set(state_dict) != set(own):
+        extra, missing = sorted(set(state_dict) - set(own)), sorted(set(own) - set(state_dict))
+        raise ValueError(f'weights do not fit this model: unexpected {extra[:3]}, '
+                         f'missing {missing[:3]}')
+    learned = {n for n, _ in model.named_parameters()} | set(FITTED_BUFFERS)
+    merged = {}
+    for name, value in state_dict.items():
+        if name in learned:
+            merged[name] = value
+            continue
+        mine = own[name]
+        # written so that NaN in the file fails it too
+        if value.shape != mine.shape or (value.numel() and not float(
+                (value.double() - mine.double().cpu()).abs().max()) <= atol):
+            raise ValueError(f'constant {name} of the weights differs from this build '
+                             f'(another e3nn version or convention?)')
+        merged[name] = mine
+    model.load_state_dict(merged)
+    return model
+
+
 def rebuilt(model, optimize_einsums):
     '''A new model with ``model``'s config and weights, built with or without the
     contraction-order optimisation (``model`` itself is left alone).'''

@@ -36,7 +36,7 @@ from pyscf_ml import weights
 from pyscf_ml.device import get_device
 from pyscf_ml.guess.ao_order import SlotLayout
 from pyscf_ml.guess.baseline import baseline_fock
-from pyscf_ml.guess.model import build_model
+from pyscf_ml.guess.model import build_model, load_trained_state
 from pyscf_ml.modelcard import WeightFileError, read_card, verify_weights
 
 DEFAULT_MODEL = 'hcno'
@@ -46,6 +46,10 @@ DEFAULT_MODEL = 'hcno'
 # benchmarks/results/lindep_threshold.md); def2-SVP's smallest overlap eigenvalues for our
 # molecules are 1e-3 to 3e-2.
 LINDEP_THRESHOLD = 0.03
+
+
+class PredictionError(ValueError):
+    '''The network's output cannot be used (non-finite elements).'''
 
 
 def drop_near_dependent(fock, ovlp, threshold=LINDEP_THRESHOLD):
@@ -135,7 +139,7 @@ class Predictor:
         try:
             blob = torch.load(path, map_location='cpu', weights_only=True)
             self.model = build_model(blob['config'])
-            self.model.load_state_dict(blob['state_dict'])
+            load_trained_state(self.model, blob['state_dict'])
         except WeightFileError:
             raise
         except Exception as e:   # unreadable, truncated or foreign file: name it
@@ -144,7 +148,7 @@ class Predictor:
         self.card = card or {}
         self.name = self.card.get('name', os.path.basename(path))
         self.basis = blob.get('basis', 'def2-svp')
-        # float32 inference: ~1/3 faster on CPU, and its ~1e-6 Ha rounding is far below the
+        # float32 inference: ~1/3 faster on CPU, and its <= 2e-7 Ha rounding is far below the
         # model's error; the float64 baseline F0 is added outside the network
         self.dtype = dtype
         self.model = self.model.to(dtype=dtype, device=get_device()).eval()
@@ -187,6 +191,10 @@ class Predictor:
         z = torch.as_tensor(molm.atom_charges(), dtype=torch.long, device=device)
         pos = torch.as_tensor(molm.atom_coords(), dtype=self.dtype, device=device)
         delta = self.model.fock(z, pos)[0].cpu().numpy().astype(numpy.float64)
+        if not numpy.isfinite(delta).all():
+            # NaN/inf weights or an overflow: never let them reach a diagonalisation
+            raise PredictionError(f'model {self.name} predicted non-finite Fock matrix '
+                                  f'elements for this molecule')
         return baseline_fock(molm), delta, molm
 
     def fock_model_basis(self, mol, lindep_threshold=None, lindep_method=None):
