@@ -8,13 +8,13 @@ from e3nn import o3
 from pyscf import gto
 from scipy.spatial.transform import Rotation
 
+from pyscf_ml.e3nn_utils import float64_default
 from pyscf_ml.guess.ao_order import (
     E3NN_TO_P,
     P_TO_E3NN,
     XYZ_TO_E3NN,
     SlotLayout,
     ao_rotation,
-    float64_default,
     mol_shells,
     pyscf_to_e3nn_index,
 )

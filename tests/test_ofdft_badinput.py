@@ -56,3 +56,18 @@ def test_broken_functional_warns(h2):
     with pytest.warns(OFDFTWarning):
         e = of.kernel()
     assert of.converged is False and np.isnan(e)
+
+
+def test_nan_from_the_learned_functional_warns(h2):
+    """NaN out of the network itself (a NaN output bias): converged=False, e_tot = nan."""
+    import torch
+
+    from pyscf_ml.ofdft.kineticnet import KineticNet
+    from pyscf_ml.ofdft.learned import KineticNetFunctional
+    net = KineticNet(species=(1,), n_radial=6, mul=3)
+    with torch.no_grad():
+        net.head[-1].bias.fill_(float('nan'))
+    of = OFDFT(h2, kinetic=KineticNetFunctional(model=net, device='cpu'))
+    with pytest.warns(OFDFTWarning, match='non-finite'):
+        e = of.kernel()
+    assert of.converged is False and np.isnan(e)

@@ -20,7 +20,8 @@ def test_vw_is_exact_for_two_electrons(atom, charge):
     e_of = of.kernel()
     assert of.converged
     assert abs(e_of - e_ks) < 1e-5            # 0.01 mHa; measured ~1e-12
-    # electron number: exact by construction of D = N a a^T / (a^T S a)
+    # electron number: exact by construction of D = N a a^T / (a^T S a) (what makes that
+    # construction hold along the optimisation: test_electron_number_is_conserved)
     assert abs(np.einsum('ij,ji->', of.make_rdm1(), of._ovlp) - mol.nelectron) < 1e-10
     assert abs(of.rho @ of.grids.weights - mol.nelectron) < 1e-4   # grid quadrature error only
     # energy breakdown adds up
@@ -63,6 +64,68 @@ def test_total_gradient_finite_difference(kinetic, xc):
     of = OFDFT(mol, kinetic=kinetic, xc=xc)
     of.grids.level = 1
     assert _fd_total_gradient(of, 0) < 1e-6
+
+
+@pytest.mark.parametrize('xc', ['lda,vwn', 'pbe'])
+def test_total_gradient_finite_difference_learned(xc):
+    '''The optimiser's gradient with a (small, random) KineticNet Pauli term, through the
+    solver: T_vW + T_P + J + E_xc, LDA and GGA XC.'''
+    import torch
+
+    from pyscf_ml.ofdft.kineticnet import KineticNet
+    from pyscf_ml.ofdft.learned import KineticNetFunctional
+    torch.manual_seed(0)
+    net = KineticNet(species=(1, 3), n_radial=6, mul=3)
+    mol = gto.M(atom='Li 0 0 0; H 0 0 1.6', basis='unc-6-31g', verbose=0)
+    of = OFDFT(mol, kinetic=KineticNetFunctional(model=net, device='cpu'), xc=xc)
+    of.grids.level = 1
+    assert _fd_total_gradient(of, 0) < 1e-6
+
+
+def test_electron_number_is_conserved():
+    """rho = N psi^2 / (psi S psi) for any coefficients psi: the energy does not depend on the
+    norm of psi and its gradient is orthogonal to psi (measured 6e-12 and 1e-12 relative), so
+    no optimiser step can change N; the converged LiH density holds N electrons on a fine grid
+    (quadrature error 2.5e-8 at level 7, 2026-11-24) and psi is normalised in the AO metric."""
+    mol = gto.M(atom='Li 0 0 0; H 0 0 1.6', basis='unc-6-31g', verbose=0)
+    of = OFDFT(mol, kinetic='tf+1/9vw')
+    of.kernel()
+    assert of.converged
+    a = of.psi
+    e, g, _ = of.energy_and_grad(a)
+    assert abs(of.energy_and_grad(3.7 * a)[0] - e) < 1e-10 * abs(e)
+    assert abs(a @ g) < 1e-10 * np.linalg.norm(a) * np.linalg.norm(g)
+    assert abs(a @ mol.intor('int1e_ovlp') @ a - 1) < 1e-12
+    grids = dft.gen_grid.Grids(mol)
+    grids.level = 7
+    grids.build(with_non0tab=False)
+    rho = dft.numint.NumInt().get_rho(mol, of.make_rdm1(), grids)
+    assert abs(rho @ grids.weights - mol.nelectron) < 1e-7
+
+
+def test_pyscf_style_object():
+    """dump_flags and per-iteration lines at verbose 4, e_tot equal to kernel()'s return, and
+    conv_tol_grad acting on the final gradient; a run from the 'hcore' guess converges to the
+    same energy as the default MINAO start."""
+    import io
+    mol = gto.M(atom='H 0 0 0; H 0 0 0.74', basis='unc-6-31g', verbose=0)
+    of = OFDFT(mol, kinetic='tf+1/9vw')
+    of.verbose = 4
+    of.stdout = io.StringIO()
+    e = of.kernel()
+    out = of.stdout.getvalue()
+    for line in ('kinetic = tf+1/9vw', 'xc = lda,vwn', 'conv_tol = ', 'cycle= 1 E= ',
+                 'converged OFDFT energy', 'E_kin = '):
+        assert line in out, line
+    assert of.e_tot == e and of.niter > 1
+    loose = OFDFT(mol, kinetic='tf+1/9vw')
+    loose.conv_tol_grad = 1e-2
+    loose.conv_tol = 1e-4
+    loose.kernel()
+    assert loose.converged and loose.niter < of.niter
+    hcore = OFDFT(mol, kinetic='tf+1/9vw')
+    hcore.init_guess = 'hcore'
+    assert abs(hcore.kernel() - e) < 1e-7 and hcore.converged
 
 
 def test_tf_vw_reference_numbers():

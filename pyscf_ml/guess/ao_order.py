@@ -12,30 +12,17 @@ most shells any supported element has), in e3nn order.  ``SlotLayout.ao_index`` 
 PySCF AOs into that layout, so one gather both reorders p components and drops empty slots.
 Nothing here imports PySCF; functions taking ``mol`` only call its methods.
 '''
-import contextlib
-
 import numpy as np
 import torch
 from e3nn import o3
+
+from pyscf_ml.e3nn_utils import float64_default
 
 # index maps inside a p shell
 P_TO_E3NN = np.array([1, 2, 0])   # v_e3nn = v_pyscf[P_TO_E3NN]
 E3NN_TO_P = np.array([2, 0, 1])   # v_pyscf = v_e3nn[E3NN_TO_P]
 # (x, y, z) -> (y, z, x): e3nn's frame for Cartesian vectors
 XYZ_TO_E3NN = P_TO_E3NN
-
-
-@contextlib.contextmanager
-def float64_default():
-    '''e3nn builds its constants (Wigner D generators, Clebsch-Gordan tables of compiled
-    tensor products) in torch's default dtype; float32 limits equivariance to ~1e-7, so every
-    e3nn object in this package is made under float64 and cast afterwards.'''
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 def xyz_to_e3nn(vec):

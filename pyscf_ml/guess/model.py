@@ -24,7 +24,8 @@ from e3nn import o3
 from e3nn.math import soft_one_hot_linspace
 from e3nn.nn import FullyConnectedNet, Gate
 
-from pyscf_ml.guess.ao_order import SlotLayout, float64_default, xyz_to_e3nn
+from pyscf_ml.e3nn_utils import float64_default
+from pyscf_ml.guess.ao_order import SlotLayout, xyz_to_e3nn
 
 
 @contextlib.contextmanager
@@ -131,6 +132,10 @@ class HamiltonianModel(torch.nn.Module):
     (for training; see ``_building``).  Not part of ``config``: it changes the cost, not the
     function or the parameters.
     '''
+
+    # buffers that are part of the trained function (site_ref is fitted from data):
+    # e3nn_utils.load_trained_state takes them from the weight file
+    stored_buffers = ('site_ref',)
 
     def __init__(self, shells, mul=16, lmax=2, num_layers=2, num_radial=16, radial_hidden=32,
                  cutoff=12.0, avg_neighbors=8.0, out_scale=0.1, optimize_einsums=False):
@@ -331,41 +336,6 @@ def build_model(config, optimize_einsums=False):
     cfg = dict(config)
     cfg['shells'] = {int(z): ls for z, ls in cfg['shells'].items()}
     return HamiltonianModel(**cfg, optimize_einsums=optimize_einsums)
-
-
-# buffers fitted from data; every other buffer is a constant of the architecture (e3nn's
-# Clebsch-Gordan tables, output masks) that each build computes exactly, in float64
-FITTED_BUFFERS = ('site_ref',)
-
-
-def load_trained_state(model, state_dict, atol=1e-6):
-    '''Load a weight file's parameters and fitted buffers into ``model``, keeping the model's own
-    architecture constants.
-
-    Why: files store those constants in the training dtype (float32); loading them into a
-    float64 model would limit its equivariance to ~1e-8 (measured on the shipped hcno model).
-    A file whose constants differ from this build's by more than ``atol`` was made with other
-    conventions (e.g. another e3nn version) and is refused with ValueError.'''
-    own = model.state_dict()
-    if set(state_dict) != set(own):
-        extra, missing = sorted(set(state_dict) - set(own)), sorted(set(own) - set(state_dict))
-        raise ValueError(f'weights do not fit this model: unexpected {extra[:3]}, '
-                         f'missing {missing[:3]}')
-    learned = {n for n, _ in model.named_parameters()} | set(FITTED_BUFFERS)
-    merged = {}
-    for name, value in state_dict.items():
-        if name in learned:
-            merged[name] = value
-            continue
-        mine = own[name]
-        # written so that NaN in the file fails it too
-        if value.shape != mine.shape or (value.numel() and not float(
-                (value.double() - mine.double().cpu()).abs().max()) <= atol):
-            raise ValueError(f'constant {name} of the weights differs from this build '
-                             f'(another e3nn version or convention?)')
-        merged[name] = mine
-    model.load_state_dict(merged)
-    return model
 
 
 def rebuilt(model, optimize_einsums):

@@ -34,9 +34,10 @@ from pyscf import gto
 
 from pyscf_ml import weights
 from pyscf_ml.device import get_device
+from pyscf_ml.e3nn_utils import load_trained_state
 from pyscf_ml.guess.ao_order import SlotLayout
 from pyscf_ml.guess.baseline import baseline_fock
-from pyscf_ml.guess.model import build_model, load_trained_state
+from pyscf_ml.guess.model import build_model
 from pyscf_ml.modelcard import WeightFileError, read_card, verify_weights
 
 DEFAULT_MODEL = 'hcno'

@@ -35,6 +35,10 @@ def _envelope(d, cutoff):
 
 
 class KineticNet(nn.Module):
+    # the radial exponents the weights were trained with (float32-rounded) define the trained
+    # function: e3nn_utils.load_trained_state takes them from the weight file
+    stored_buffers = ('alpha',)
+
     def __init__(self, species=(1, 2, 3), n_radial=12, lmax=2, mul=8, hidden=32,
                  cutoff=6.0, alpha_min=0.05, alpha_max=200.0):
         super().__init__()

@@ -8,6 +8,7 @@ import torch
 
 from pyscf_ml import weights as weights_mod
 from pyscf_ml.device import resolve_device
+from pyscf_ml.e3nn_utils import float64_default, load_trained_state
 from pyscf_ml.modelcard import WeightFileError, read_card, verify_weights
 from pyscf_ml.ofdft.kinetic import KineticFunctional
 from pyscf_ml.ofdft.kineticnet import KineticNet
@@ -29,9 +30,10 @@ def _load_model(weights, card, mtime, device):
     verify_weights(weights, read_card(card))
     try:
         blob = torch.load(weights, map_location='cpu', weights_only=True)
-        model = KineticNet(**blob['config'])
-        model.load_state_dict(blob['state_dict'])
-    except (KeyError, RuntimeError, TypeError, OSError) as e:
+        with float64_default():     # exact e3nn constants: invariance to ~1e-14, not ~1e-9
+            model = KineticNet(**blob['config'])
+        load_trained_state(model, blob['state_dict'])
+    except (KeyError, RuntimeError, TypeError, ValueError, OSError) as e:
         raise WeightFileError(f'weight file {weights} cannot be loaded: {e}') from None
     return model.double().to(device).eval()
 
