@@ -95,9 +95,10 @@ def test_nra_gradient_on_frozen_grid(spin):
     assert abs(analytic - fd) < 1e-6
 
 
-def test_nra_gradient_is_not_the_blockwise_one():
-    '''PySCF's own block-by-block gradient would silently use a wrong NRA potential; ours
-    must differ from it and agree with finite differences (above).'''
+def test_nra_gradient_takes_the_whole_grid_path():
+    '''PySCF's own block-by-block gradient cannot evaluate the nonlocal NRA kernel and must
+    refuse rather than return a block-local potential; the patched get_vxc takes the
+    whole-grid path (checked against finite differences above).'''
     from pyscf.grad import rks as rks_grad
     mol = gto.M(atom=hf_molecule(0.0), basis='6-31g', unit='Bohr', verbose=0)
     mf = dft.RKS(mol, xc='nn-nra')

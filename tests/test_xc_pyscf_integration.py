@@ -52,7 +52,7 @@ def test_to_uks_and_roks():
     assert abs(_energy(rks.to_uks()) - e_rks) < 1e-8
 
 
-@pytest.mark.parametrize('xc', ['nn-gga', 'nn-nra'])
+@pytest.mark.parametrize('xc', ['nn-lsda', 'nn-gga', 'nn-metagga', 'nn-nra'])
 def test_density_fitting(water, xc):
     e = _energy(dft.RKS(water, xc=xc))
     mf = dft.RKS(water, xc=xc).density_fit()

@@ -70,6 +70,7 @@ def test_cpks_response_equals_finite_difference(form, atom, spin):
 def _h2_references(basis):
     '''CCSD densities of H2 and the H atom (a tiny stand-in for the xc-reference file).'''
     entries = {'H2': dict(atom='H 0 0 0; H 0 0 0.7414', spin=0, composition={'H': 2},
+                          # the exact De of H2, 38 297 cm-1 (Kolos & Wolniewicz)
                           de_exp=109.49),
                'H': dict(atom='H 0 0 0', spin=1)}
     dms = {}
