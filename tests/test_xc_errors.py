@@ -51,8 +51,9 @@ def test_card_mismatch_named(tmp_path):
         nnxc.register('x-tampered', 'nn-gga', str(tmp_path / 'nn_gga.pt'))
 
 
-def test_nan_from_network_stops_with_region(mol, tmp_path):
-    fn = nnxc.register('x-nan', 'nn-gga', weights_path('nn_gga.pt'))
+@pytest.mark.parametrize('form', ['nn-gga', 'nn-nra'])   # local path, and the whole-grid one
+def test_nan_from_network_stops_with_region(mol, form):
+    fn = nnxc.register('x-nan', form, weights_path(form.replace('-', '_') + '.pt'))
     try:
         net = fn.net()
         # make the network return NaN for inputs with high density (first feature large)
