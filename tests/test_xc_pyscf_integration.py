@@ -99,9 +99,19 @@ for xc in ['b3lyp', 'cam-b3lyp', 'wb97m-v', 'pbe', 'scan', 'lda,vwn', 'tpss']:
 mol = gto.M(atom='H 0 0 0; F 0 0 0.92', basis='6-31g', verbose=0)
 for xc in ['b3lyp', 'cam-b3lyp', 'tpss']:
     mf = dft.RKS(mol, xc=xc); mf.grids.level = 1; out['E_' + xc] = mf.kernel()
+rho = numpy.linspace(0.01, 1, 5 * 7).reshape(5, 7)
+mf = dft.RKS(mol, xc='pbe'); mf.grids.level = 1; mf.kernel()
+out['G_rks_pbe'] = mf.nuc_grad_method().kernel().ravel().tolist()
+mol2 = gto.M(atom='N 0 0 0; H 0 0 1.03; H 0.99 0 -0.26', spin=1, basis='6-31g', verbose=0)
+mf = dft.UKS(mol2, xc='pbe'); mf.grids.level = 1; out['E_uks_pbe'] = mf.kernel()
+out['G_uks_pbe'] = mf.nuc_grad_method().kernel().ravel().tolist()
+out['nlc_wb97m-v'] = [list(map(float, c[0])) + [float(c[1])] for c in libxc.nlc_coeff('wb97m-v')]
+out['eval_xc_pbe'] = [numpy.asarray(a).ravel().tolist()
+                      for a in libxc.eval_xc('pbe', rho[:4], deriv=1)[:2]]
+out['test_deriv_order'] = [libxc.test_deriv_order('pbe', 2, raise_error=False)]
+out['xc_reference'] = libxc.xc_reference('pbe')
 from pyscf.scf.dispersion import parse_dft
 out['parse_b3lyp-d3bj'] = list(parse_dft('b3lyp-d3bj'))
-rho = numpy.linspace(0.01, 1, 5 * 7).reshape(5, 7)
 out['eval_scan'] = dft.numint.NumInt().eval_xc_eff('scan', rho, deriv=2)[2].ravel().tolist()
 print(json.dumps(out))
 '''
@@ -114,24 +124,34 @@ def test_importing_pyscf_ml_changes_no_pyscf_name():
     plain, with_plugin = run(''), run('import pyscf_ml')
     assert plain.keys() == with_plugin.keys()
     for key in plain:
-        if key.startswith('E_'):
+        if key.startswith(('E_', 'G_')):
             # PySCF's own energies vary between identical runs at ~1e-13 (OpenMP reduction
             # order), with or without pyscf_ml
-            assert abs(with_plugin[key] - plain[key]) < 1e-10, key
+            assert np.abs(np.subtract(with_plugin[key], plain[key])).max() < 1e-10, key
         else:
             assert with_plugin[key] == plain[key], key
 
 
+def _wrapped_attributes():
+    from pyscf.grad import rks as rks_grad
+    from pyscf.grad import uks as uks_grad
+    owners = [dft.libxc, dft.numint.NumInt, dft.numint.LibXCMixin, rks_grad, uks_grad]
+    return {(owner.__name__, name): getattr(owner, name) for owner in owners
+            for name in dir(owner) if hasattr(getattr(owner, name), '_pyscf_ml_original')}
+
+
 def test_install_is_idempotent():
     from pyscf_ml.xc import pyscf_hooks
-    before = (dft.libxc.xc_type, dft.numint.NumInt.nr_rks, dft.numint.LibXCMixin.eval_xc_eff)
+    before = _wrapped_attributes()
+    assert len(before) >= 18     # libxc answers, eval_xc_eff, nr_rks/uks, four gradients
     pyscf_hooks.install()
     pyscf_hooks.install()
-    after = (dft.libxc.xc_type, dft.numint.NumInt.nr_rks, dft.numint.LibXCMixin.eval_xc_eff)
-    assert before == after
-    # one layer of wrapping, whose original is PySCF's own function
-    assert dft.libxc.xc_type._pyscf_ml_original.__module__ == 'pyscf.dft.libxc'
-    assert not hasattr(dft.libxc.xc_type._pyscf_ml_original, '_pyscf_ml_original')
+    assert _wrapped_attributes() == before
+    for key, fn in before.items():
+        # one layer of wrapping, whose original is PySCF's own function
+        original = fn._pyscf_ml_original
+        assert original.__module__.startswith('pyscf.'), key
+        assert not hasattr(original, '_pyscf_ml_original'), key
 
 
 def test_user_registration(water, tmp_path):
