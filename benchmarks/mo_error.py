@@ -12,6 +12,7 @@ import sys
 
 import torch
 
+from pyscf_ml.e3nn_utils import load_trained_state
 from pyscf_ml.guess.model import build_model
 from pyscf_ml.train import phisnet as trainer
 
@@ -33,7 +34,7 @@ def main(argv=None):
     for path in args.models:
         blob = torch.load(path, map_location='cpu', weights_only=True)
         model = build_model(blob['config'])
-        model.load_state_dict(blob['state_dict'])
+        load_trained_state(model, blob['state_dict'])   # keeps exact float64 constants
         model = model.double().eval()
         with torch.no_grad():
             preds = trainer.batch_fock(model, data)

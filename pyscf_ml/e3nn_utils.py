@@ -7,8 +7,10 @@ import torch
 @contextlib.contextmanager
 def float64_default():
     '''e3nn builds its constants (Wigner D generators, Clebsch-Gordan tables of compiled
-    tensor products) in torch's default dtype; float32 limits equivariance to ~1e-7, so every
-    e3nn object in this package is made under float64 and cast afterwards.'''
+    tensor products) in torch's default dtype; float32 limits equivariance to ~1e-7, so the
+    guess model (always) and KineticNet (when loaded for use) are built under float64 and cast
+    afterwards.  KineticNet's trainer builds in float32: its training metrics carry ~1e-8
+    relative rotation noise, far below the fitted errors.'''
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:

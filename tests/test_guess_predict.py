@@ -205,12 +205,12 @@ def test_shipped_model_predicts_its_molecule(model, molecule):
 
 
 def test_default_model_serves_hcno():
-    """The default model on formaldehyde (a G2 molecule of its training set, at the generator's
-    unrelaxed structure) against the generator's converged PBE/def2-SVP label: far closer than
+    """The default model on formaldehyde (a molecule of its small-hcno training set, here at a
+    hand-made structure) against the generator's converged PBE/def2-SVP label: far closer than
     the Hcore + V_SAP baseline it corrects, which a zero or untrained network would return.
-    Measured 2026-11-24 (phisnet_fast_build_rounds.md): largest occupied level error 15 mHa
-    with the model of rule H, 11 with that of rule K (baseline 490); Fock MAE 716 and 570 uHa
-    (baseline 37 780)."""
+    Measured 2026-11-24 with this test's code: largest occupied level error 15 mHa with the
+    model of rule H, 11 with that of rule K (baseline 490); Fock MAE 716 and 570 uHa (baseline
+    37 780)."""
     pred = predict.load_model()
     assert {1, 6, 7, 8} <= set(pred.elements)
     mol = gto.M(atom='C 0 0 0; O 0 0 1.2; H 0 0.94 -0.59; H 0 -0.94 -0.59', basis='def2-svp',

@@ -30,13 +30,13 @@ from pyscf_ml.guess.ao_order import SlotLayout, xyz_to_e3nn
 
 @contextlib.contextmanager
 def _building(optimize_einsums=False):
-    '''Build e3nn modules in float64 (exact Clebsch-Gordan tables, see ao_order), with or
-    without e3nn's contraction-order optimisation of its generated tensor-product code
-    (opt_einsum_fx).  The optimised code computes the same function and gradient (tested to
-    1e-12) but costs seconds per build: worth it for training (a uracil step ~6x faster on one
-    CPU thread, water 2-4x), not for loading a model to serve one guess (uracil: build + load
-    1.7 -> 5.2 s to save 42 ms of the network's 89 ms per prediction;
-    benchmarks/results/phisnet_step_time_builds.md).'''
+    '''Build e3nn modules in float64 (exact Clebsch-Gordan tables, see
+    e3nn_utils.float64_default), with or without e3nn's contraction-order optimisation of its
+    generated tensor-product code (opt_einsum_fx).  The optimised code computes the same
+    function and gradient (tested to 1e-12) but costs seconds per build: worth it for training
+    (a uracil step ~6x faster on one CPU thread, water 2-4x), not for loading a model to serve
+    one guess (uracil: build + load 1.7 -> 5.2 s to save 42 ms of the network's 89 ms per
+    prediction; benchmarks/results/phisnet_step_time_builds.md).'''
     old = e3nn.get_optimization_defaults()['optimize_einsums']
     e3nn.set_optimization_defaults(optimize_einsums=optimize_einsums)
     try:

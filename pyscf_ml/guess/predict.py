@@ -149,7 +149,7 @@ class Predictor:
         self.card = card or {}
         self.name = self.card.get('name', os.path.basename(path))
         self.basis = blob.get('basis', 'def2-svp')
-        # float32 inference: ~1/3 faster on CPU, and its <= 2e-7 Ha rounding is far below the
+        # float32 inference: ~1/3 faster on CPU, and its rounding (~1e-7 Ha) is far below the
         # model's error; the float64 baseline F0 is added outside the network
         self.dtype = dtype
         self.model = self.model.to(dtype=dtype, device=get_device()).eval()
