@@ -14,10 +14,12 @@ import pyscf_ml  # noqa: F401
 STEP = 1e-3   # bohr
 
 
-def _energy_and_fd(atom_fn, xc, spin, coord, grid_level, grid_response):
+def _energy_and_fd(atom_fn, xc, spin, coord, grid_level, grid_response, density_fit=False):
     def energy(shift, grad=False):
         mol = gto.M(atom=atom_fn(shift), spin=spin, basis='6-31g', unit='Bohr', verbose=0)
         mf = (dft.RKS if spin == 0 else dft.UKS)(mol, xc=xc)
+        if density_fit:
+            mf = mf.density_fit()
         mf.grids.level = grid_level
         mf.conv_tol = 1e-11
         e = mf.kernel()
@@ -51,6 +53,18 @@ def test_local_rks_gradient_with_grid_response(xc):
 def test_local_uks_gradient_with_grid_response():
     analytic, fd = _energy_and_fd(nh2_molecule, 'nn-metagga', 1, (1, 2), 2, True)
     assert abs(analytic - fd) < 1e-5
+
+
+@pytest.mark.parametrize('spin', [0, 1])
+def test_density_fitted_gradient(spin):
+    '''Density fitting: PySCF's DF gradient class (its own J derivative) with the learned XC
+    gradient, against differences of the DF energy. Measured 2026-11-24: 4.2e-7 (RKS HF) and
+    2.4e-7 (UKS NH2) Ha/bohr; the exact-J gradient misses the same differences by 1.1e-5 and
+    4.5e-6, so the bound tells the two apart.'''
+    molecule = hf_molecule if spin == 0 else nh2_molecule
+    analytic, fd = _energy_and_fd(molecule, 'nn-metagga', spin, (1, 2), 2, True,
+                                  density_fit=True)
+    assert abs(analytic - fd) < 2e-6
 
 
 @pytest.mark.parametrize('spin,grid_level', [(0, 3), (1, 5)])
