@@ -36,6 +36,42 @@ def test_bad_start(h2):
         OFDFT(h2).kernel(dm0=np.eye(2))
 
 
+def test_bad_start_values(h2):
+    '''A dm0 of the right shape but no electrons or NaN entries is refused by name, not
+    turned into a NaN energy.'''
+    n = h2.nao
+    for dm0 in (np.zeros((n, n)), np.full((n, n), np.nan), -np.eye(n)):
+        with pytest.raises(ValueError, match='dm0 must be finite'):
+            OFDFT(h2).kernel(dm0=dm0)
+
+
+def test_zero_denominator_in_kinetic_name(h2):
+    with pytest.raises(ValueError, match='zero denominator'):
+        OFDFT(h2, kinetic='1/0vw').kernel()
+
+
+def test_ecp_rejected():
+    '''The energy is all-electron (vW with 2 electrons would give -0.85 Ha for this Na2 against
+    RKS's -0.39, the ECP silently dropped); KineticNet would read Na's valence charge 1 as H.'''
+    from pyscf_ml.ofdft.learned import KineticNetFunctional
+    mol = gto.M(atom='Na 0 0 0; Na 0 0 3.08', basis='unc-lanl2dz', ecp='lanl2dz', verbose=0)
+    with pytest.raises(ValueError, match='ECP'):
+        OFDFT(mol, kinetic='vw').kernel()
+    with pytest.raises(ValueError, match='ECP'):
+        KineticNetFunctional().check_mol(mol)
+
+
+def test_misspelt_option_is_reported(h2):
+    '''PySCF's _keys check runs: an attribute OFDFT does not have is named in the output.'''
+    import io
+    out = io.StringIO()
+    of = OFDFT(h2, kinetic='vw')
+    of.stdout, of.verbose = out, 3
+    of.maxcycle = 3
+    of.kernel()
+    assert 'maxcycle' in out.getvalue() and 'does not have attributes' in out.getvalue()
+
+
 def test_not_converged_warns(h2):
     of = OFDFT(h2, kinetic='tf+1/9vw')
     of.max_cycle = 2

@@ -144,7 +144,11 @@ def parse(kinetic):
         m = _TERM.match(part)
         if not m:
             raise ValueError(f'cannot parse kinetic functional term {part!r} in {kinetic!r}')
-        coeff = float(Fraction(m.group(1))) if m.group(1) else 1.0
+        try:
+            coeff = float(Fraction(m.group(1))) if m.group(1) else 1.0
+        except ZeroDivisionError:
+            raise ValueError(f'zero denominator in kinetic functional term {part!r} '
+                             f'in {kinetic!r}') from None
         name = m.group(2)
         if name == 'vw':
             vw += coeff

@@ -51,6 +51,9 @@ class KineticNetFunctional(KineticFunctional):
         self._cache = None
 
     def check_mol(self, mol):
+        if mol.has_ecp():
+            # atom_charges() would then be the valence charges, not the elements
+            raise ValueError('KineticNet is all-electron: molecules with ECPs are not supported')
         self.model.check_species(mol.atom_charges())
 
     def _grid_tensors(self, grid):

@@ -169,7 +169,13 @@ class OFDFT(lib.StreamObject):
 
     # ------------------------------------------------------------------ set-up
     def check_sanity(self):
+        # PySCF's own check: warns about attributes set but not in _keys (a misspelt option)
+        lib.StreamObject.check_sanity(self)
         mol = self.mol
+        if mol.has_ecp():
+            # the energy is all-electron (T + V_nuc + J + E_xc); an ECP would be dropped
+            raise ValueError('OFDFT does not support ECPs (pseudopotentials); use an '
+                             'all-electron basis')
         if mol.spin != 0:
             raise ValueError(f'OFDFT supports closed-shell (spin=0) molecules only; '
                              f'got spin={mol.spin}')
@@ -289,6 +295,9 @@ class OFDFT(lib.StreamObject):
             dm0 = np.asarray(dm0, dtype=float)
             if dm0.shape != (self.mol.nao,) * 2:
                 raise ValueError(f'dm0 must be ({self.mol.nao}, {self.mol.nao})')
+            if (not np.all(np.isfinite(dm0))
+                    or np.einsum('ij,ji->', dm0, self.mol.intor_symmetric('int1e_ovlp')) <= 0):
+                raise ValueError('dm0 must be finite with a positive electron count Tr(dm0 S)')
             a0 = fit_psi(self, dm0)
         else:
             a0 = self.get_init_guess()
