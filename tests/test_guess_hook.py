@@ -58,6 +58,8 @@ def test_electron_count_per_spin(weights, flavour, basis):
     dm = mf.get_init_guess(key='phisnet:' + weights)
     assert 'Initial guess from the learned Hamiltonian model test' in mf.stdout.getvalue()
     assert 'WARN' not in mf.stdout.getvalue()
+    # the ion is served with the neutral prediction, and the output says so
+    assert ('trained on neutral closed-shell' in mf.stdout.getvalue()) == (not closed)
     s = mf.get_ovlp()
     ref = mf.init_guess_by_minao()           # same shape and spin layout as PySCF's own guess
     assert np.asarray(dm).shape == np.asarray(ref).shape

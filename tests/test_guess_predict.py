@@ -147,7 +147,11 @@ def test_card_chooses_the_near_dependence_treatment(weights, tmp_path):
 
 def test_predict_returns_consistent_orbitals_and_density(weights):
     mol = gto.M(atom=WATER, charge=1, spin=1, basis='cc-pvdz', verbose=0)
-    res = predict.orbitals(mol, weights)
+    with pytest.raises(ValueError, match='neutral closed-shell'):
+        predict.orbitals(mol, weights)
+    res = predict.orbitals(mol, weights, ignore_charge_spin=True)
+    neutral = predict.orbitals(gto.M(atom=WATER, basis='cc-pvdz', verbose=0), weights)
+    assert np.array_equal(res['fock'], neutral['fock'])      # the network sees no charge
     c, s = res['mo_coeff'], res['ovlp']
     assert np.abs(c.T @ s @ c - np.eye(mol.nao)).max() < 1e-10
     assert np.abs(res['fock'] @ c - s @ c * res['mo_energy']).max() < 1e-10

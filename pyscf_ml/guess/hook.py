@@ -83,6 +83,11 @@ def init_guess_by_phisnet(mf, mol=None, model=None):
     f = f_m if same else predict.project_fock(f_m, mol_m, mol)
     log.info('Initial guess from the learned Hamiltonian model %s%s', pred.name,
              '' if same else f' (predicted in {pred.basis}, projected to the target basis)')
+    if mol.charge or mol.spin:
+        # the network sees atoms and positions only; the SCF corrects what the ion needs
+        log.info('init_guess phisnet: model %s was trained on neutral closed-shell molecules; '
+                 'its prediction for these atoms is occupied with charge %d, spin %d',
+                 pred.name, mol.charge, mol.spin)
     s = mf.get_ovlp(mol)
     if flavour == 'ghf':
         # block-diagonal F has exactly degenerate alpha/beta spin orbitals, so GHF's aufbau

@@ -278,23 +278,35 @@ def same_basis(mol_m, mol):
     return numpy.allclose(gto.intor_cross('int1e_ovlp', mol, mol_m), s, atol=1e-12)
 
 
-def fock(mol, model=None, lindep_threshold=None, lindep_method=None):
+def fock(mol, model=None, lindep_threshold=None, lindep_method=None, ignore_charge_spin=False):
     '''Predicted (PBE/def2-SVP-quality) Fock matrix in mol's own AO basis (see the module
     docstring for ``lindep_threshold`` and ``lindep_method``; None: the model card's choice;
-    ``lindep_threshold=0`` gives the network's raw prediction).'''
+    ``lindep_threshold=0`` gives the network's raw prediction).
+
+    The models see only atoms and positions and were trained on neutral closed-shell molecules,
+    so a charged or open-shell ``mol`` raises ValueError; ``ignore_charge_spin=True`` returns the
+    neutral closed-shell prediction for its atoms anyway (what ``init_guess='phisnet'`` starts
+    such an SCF from).'''
     pred = load_model(model)
     reason = pred.unsupported(mol)
     if reason:
         raise ValueError(reason)
+    if (mol.charge or mol.spin) and not ignore_charge_spin:
+        raise ValueError(f'model {pred.name} predicts the Fock matrix of neutral closed-shell '
+                         f'molecules; this one has charge {mol.charge} and spin {mol.spin}. '
+                         f'Pass ignore_charge_spin=True for the neutral prediction anyway')
     f_m, mol_m = pred.fock_model_basis(mol, lindep_threshold, lindep_method)
     return f_m if same_basis(mol_m, mol) else project_fock(f_m, mol_m, mol)
 
 
-def orbitals(mol, model=None, lindep_threshold=None, lindep_method=None):
-    '''Prediction for a closed- or open-shell molecule in mol's basis, as a dict:
-    fock, ovlp, mo_energy, mo_coeff, mo_occ (aufbau, per spin: shape (2, nmo)), dm (alpha+beta).
+def orbitals(mol, model=None, lindep_threshold=None, lindep_method=None,
+             ignore_charge_spin=False):
+    '''Prediction in mol's basis, as a dict: fock, ovlp, mo_energy, mo_coeff, mo_occ (aufbau,
+    per spin: shape (2, nmo)), dm (alpha+beta).  For a charged or open-shell molecule (with
+    ``ignore_charge_spin=True``, see :func:`fock`) the neutral closed-shell prediction is
+    occupied with mol's alpha and beta electrons.
     '''
-    f = fock(mol, model, lindep_threshold, lindep_method)
+    f = fock(mol, model, lindep_threshold, lindep_method, ignore_charge_spin)
     s = mol.intor_symmetric('int1e_ovlp')
     return dict(fock=f, ovlp=s, **aufbau(f, s, mol.nelec))
 
