@@ -22,6 +22,19 @@ def test_unknown_nn_name_lists_registered(mol):
         assert name in str(err.value)
 
 
+@pytest.mark.parametrize('xc', ['nn-gga, pbe', 'nn-gga,', '0.5*nn-gga + 0.5*b3lyp',
+                                'pbe + NN-GGA', 'b88, nn-gga'])
+def test_learned_name_in_a_compound_string_is_named(mol, xc):
+    '''PySCF's parser cannot evaluate a learned name inside a compound string: the error says
+    the learned functional must be used alone (not "unknown", not PySCF's "name 'NN' not
+    found"), and names PySCF knows still resolve as before.'''
+    mf = dft.RKS(mol, xc=xc)
+    with pytest.raises(KeyError, match="used alone|use one alone.*'nn-gga'"):
+        mf.kernel()
+    assert dft.libxc.xc_type('0.5*b88 + 0.5*hf, lyp') == 'GGA'
+    assert dft.libxc.xc_type('lda, vwn-rpa') == 'LDA'
+
+
 def test_missing_weight_file_named(tmp_path):
     missing = str(tmp_path / 'nowhere.pt')
     with pytest.raises(WeightFileError, match='nowhere.pt'):

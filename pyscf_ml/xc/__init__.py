@@ -3,11 +3,19 @@
 
 Importing this package registers the shipped functionals and hooks them into PySCF.
 '''
+from pyscf_ml.xc import pyscf_hooks
+from pyscf_ml.xc import registry as _registry
 from pyscf_ml.xc.forms import FORMS, NagaiMLP  # noqa: F401
 from pyscf_ml.xc.functional import NNFunctional, NonFiniteXCError, TorchFunctional  # noqa: F401
-from pyscf_ml.xc.registry import (lookup, register, register_functional,  # noqa: F401
-                                  registered_names, unregister, UnknownFunctionalError)
-from pyscf_ml.xc import pyscf_hooks, registry as _registry
+from pyscf_ml.xc.registry import (  # noqa: F401
+    MixedFunctionalError,
+    UnknownFunctionalError,
+    lookup,
+    register,
+    register_functional,
+    registered_names,
+    unregister,
+)
 
 _registry.register_shipped()
 pyscf_hooks.install()

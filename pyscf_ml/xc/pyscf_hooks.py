@@ -23,9 +23,13 @@ _MARK = '_pyscf_ml_original'
 
 
 def _resolve(xc_code, original, *args, **kwargs):
-    '''The registered functional for xc_code, or None when PySCF should answer.  An 'nn-...'
-    name that neither pyscf_ml nor PySCF knows gets an error listing the registered names.'''
+    '''The registered functional for xc_code, or None when PySCF should answer.  A compound
+    string with a registered name in it, and an 'nn-...' name that neither pyscf_ml nor PySCF
+    knows, get errors that say so (registered names are never PySCF names, so no string PySCF
+    can evaluate is refused).'''
     fn = registry.lookup(xc_code)
+    if fn is None and registry.registered_parts(xc_code):
+        raise registry.mixed_name_error(xc_code, registry.registered_parts(xc_code))
     if fn is None and isinstance(xc_code, str) and xc_code.strip().lower().startswith('nn-'):
         try:
             original(xc_code, *args, **kwargs)

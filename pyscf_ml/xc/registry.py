@@ -4,6 +4,7 @@ Names are case-insensitive.  The four shipped names resolve to weights in
 ``pyscf_ml/weights`` (loaded on first use); users add their own with :func:`register`.
 '''
 import os
+import re
 
 from pyscf_ml import weights
 from pyscf_ml.xc.forms import FORMS, form_spec
@@ -38,6 +39,25 @@ def unknown_name_error(xc_code):
     return UnknownFunctionalError(
         f'unknown learned functional {xc_code!r}; registered learned functionals are: '
         f'{", ".join(registered_names())} (register more with pyscf_ml.xc.register)')
+
+
+class MixedFunctionalError(UnknownFunctionalError):
+    '''A learned name inside a compound xc string, which PySCF's parser cannot evaluate.'''
+
+
+def registered_parts(xc_code):
+    '''Registered names among the terms of a compound xc string ('nn-gga, pbe',
+    '0.5*nn-gga + 0.5*b3lyp'); empty for anything else.'''
+    if not isinstance(xc_code, str):
+        return []
+    terms = (t.lstrip('-') for t in re.split(r'[\s,+*()]+', _key(xc_code)))
+    return sorted({t for t in terms if t in _REGISTRY})
+
+
+def mixed_name_error(xc_code, parts):
+    return MixedFunctionalError(
+        f'learned functional(s) {", ".join(parts)} cannot be scaled, summed or paired with '
+        f'another functional in {xc_code!r}; use one alone, e.g. mf.xc = {parts[0]!r}')
 
 
 def register(name, form, weights_path, *, overwrite=False):
