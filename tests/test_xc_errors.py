@@ -83,3 +83,12 @@ def test_nra_has_no_second_derivatives(mol):
     mf.grids.level = 0
     with pytest.raises(NotImplementedError, match='nn-nra supports XC derivatives up to order 1'):
         mf.kernel()
+
+
+def test_nra_hessian_is_refused_by_name(mol):
+    '''PySCF's Hessian evaluates XC point by point, which the nonlocal form cannot do.'''
+    mf = dft.RKS(mol, xc='nn-nra')
+    mf.grids.level = 0
+    mf.kernel()
+    with pytest.raises(NotImplementedError, match='nn-nra is nonlocal.*Hessian'):
+        mf.Hessian().kernel()

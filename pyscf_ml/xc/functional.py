@@ -105,7 +105,8 @@ class TorchFunctional:
         if self.is_nonlocal:
             raise NotImplementedError(
                 f'{self.name} is nonlocal: its energy needs the whole molecular grid and is '
-                f'evaluated by pyscf_ml\'s own nr_rks/nr_uks, not point by point')
+                f'evaluated by pyscf_ml\'s own nr_rks/nr_uks, not point by point; this code '
+                f'path (e.g. a Hessian or a periodic system) is not supported for it')
         if deriv > 2:
             raise NotImplementedError(f'{self.name}: derivative order {deriv} is not available '
                                       f'(up to 2 is)')
