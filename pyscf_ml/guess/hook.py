@@ -85,7 +85,7 @@ def init_guess_by_phisnet(mf, mol=None, model=None):
              '' if same else f' (predicted in {pred.basis}, projected to the target basis)')
     if mol.charge or mol.spin:
         # the network sees atoms and positions only; the SCF corrects what the ion needs
-        log.info('init_guess phisnet: model %s was trained on neutral closed-shell molecules; '
+        log.note('init_guess phisnet: model %s was trained on neutral closed-shell molecules; '
                  'its prediction for these atoms is occupied with charge %d, spin %d',
                  pred.name, mol.charge, mol.spin)
     s = mf.get_ovlp(mol)

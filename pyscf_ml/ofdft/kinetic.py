@@ -146,8 +146,8 @@ def parse(kinetic):
             raise ValueError(f'cannot parse kinetic functional term {part!r} in {kinetic!r}')
         try:
             coeff = float(Fraction(m.group(1))) if m.group(1) else 1.0
-        except ZeroDivisionError:
-            raise ValueError(f'zero denominator in kinetic functional term {part!r} '
+        except (ValueError, ZeroDivisionError):     # '1/0vw', '.vw', '1.5/2vw'
+            raise ValueError(f'bad coefficient in kinetic functional term {part!r} '
                              f'in {kinetic!r}') from None
         name = m.group(2)
         if name == 'vw':

@@ -170,7 +170,7 @@ class OFDFT(lib.StreamObject):
     # ------------------------------------------------------------------ set-up
     def check_sanity(self):
         # PySCF's own check: warns about attributes set but not in _keys (a misspelt option)
-        lib.StreamObject.check_sanity(self)
+        super().check_sanity()
         mol = self.mol
         if mol.has_ecp():
             # the energy is all-electron (T + V_nuc + J + E_xc); an ECP would be dropped
@@ -296,7 +296,7 @@ class OFDFT(lib.StreamObject):
             if dm0.shape != (self.mol.nao,) * 2:
                 raise ValueError(f'dm0 must be ({self.mol.nao}, {self.mol.nao})')
             if (not np.all(np.isfinite(dm0))
-                    or np.einsum('ij,ji->', dm0, self.mol.intor_symmetric('int1e_ovlp')) <= 0):
+                    or np.einsum('ij,ji->', dm0, self._ovlp) <= 0):
                 raise ValueError('dm0 must be finite with a positive electron count Tr(dm0 S)')
             a0 = fit_psi(self, dm0)
         else:

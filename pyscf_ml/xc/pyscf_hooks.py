@@ -24,12 +24,13 @@ _MARK = '_pyscf_ml_original'
 
 def _resolve(xc_code, original, *args, **kwargs):
     '''The registered functional for xc_code, or None when PySCF should answer.  A compound
-    string with a registered name in it, and an 'nn-...' name that neither pyscf_ml nor PySCF
-    knows, get errors that say so (registered names are never PySCF names, so no string PySCF
-    can evaluate is refused).'''
+    string with a registered name in it that PySCF cannot parse, and an 'nn-...' name that
+    neither pyscf_ml nor PySCF knows, get errors that say so.'''
     fn = registry.lookup(xc_code)
-    if fn is None and registry.registered_parts(xc_code):
-        raise registry.mixed_name_error(xc_code, registry.registered_parts(xc_code))
+    if fn is None:
+        parts = registry.registered_parts(xc_code)
+        if parts and not pyscf_knows(xc_code):
+            raise registry.mixed_name_error(xc_code, parts)
     if fn is None and isinstance(xc_code, str) and xc_code.strip().lower().startswith('nn-'):
         try:
             original(xc_code, *args, **kwargs)

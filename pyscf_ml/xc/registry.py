@@ -47,7 +47,9 @@ class MixedFunctionalError(UnknownFunctionalError):
 
 def registered_parts(xc_code):
     '''Registered names among the terms of a compound xc string ('nn-gga, pbe',
-    '0.5*nn-gga + 0.5*b3lyp'); empty for anything else.'''
+    '0.5*nn-gga + 0.5*b3lyp'); empty for anything else.  Terms are split at spaces, commas,
+    + * and parentheses only, so 'pbe-nn-gga' or 'nn-gga-d3bj' are not recognised here (PySCF
+    or the unknown-name error answers them).'''
     if not isinstance(xc_code, str):
         return []
     terms = (t.lstrip('-') for t in re.split(r'[\s,+*()]+', _key(xc_code)))
@@ -82,7 +84,8 @@ def _check_name(name, overwrite):
     key = _key(name)
     if not key or any(c in key for c in ' ,+*()'):
         raise ValueError(f'invalid functional name {name!r}: no spaces, commas, + * ( )')
-    if pyscf_hooks.pyscf_knows(key):
+    # alone, or as an exchange or correlation part ('b86' is no libxc name, but 'b86,' is)
+    if any(pyscf_hooks.pyscf_knows(code) for code in (key, key + ',', ',' + key)):
         raise ValueError(f'{name!r} is already a functional name PySCF knows; '
                          f'pick another name')
     if key in _REGISTRY and not overwrite:
