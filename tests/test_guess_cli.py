@@ -207,3 +207,15 @@ def test_data_run_stopped_midway_keeps_finished_samples(tmp_path, monkeypatch):
     monkeypatch.setattr(data_cli, 'fock_label', label)
     assert data_cli.main(args) == 0
     assert len(torch.load(out, weights_only=False)['samples']) == 4
+
+
+def test_unconverged_normal_mode_scf_is_reported(monkeypatch, capsys):
+    '''The HF/3-21G SCF behind the sampling modes is checked: one that stops unconverged is
+    named on stderr, not used silently.'''
+    from pyscf import scf
+    mol = gto.M(atom='O 0 0 0.12; H 0 0.76 -0.47; H 0 -0.76 -0.47', verbose=0)
+    data_cli.normal_modes(mol, mol.atom_coords())
+    assert 'did not converge' not in capsys.readouterr().err
+    monkeypatch.setattr(scf.hf.SCF, 'max_cycle', 1)
+    data_cli.normal_modes(mol, mol.atom_coords())
+    assert 'normal modes of 3 atoms did not converge' in capsys.readouterr().err

@@ -134,6 +134,10 @@ def normal_modes(mol, coords):
     m.build()
     m = m.set_geom_(coords, unit='Bohr', inplace=False)
     mf = scf.RHF(m).run(verbose=0, conv_tol=1e-10)
+    if not mf.converged:
+        # only the sampling widths depend on it, so the run goes on, but not silently
+        print(f'warning: HF/3-21G SCF for the normal modes of {m.natm} atoms did not converge '
+              f'(conv_tol 1e-10); the sampled modes may be off', file=sys.stderr)
     hess = mf.Hessian().kernel()                       # (natm, natm, 3, 3) Hartree/Bohr^2
     natm = m.natm
     mass = m.atom_mass_list(isotope_avg=True) * nist.AMU2AU
