@@ -115,6 +115,9 @@ def test_missing_and_corrupt_weights_fall_back(weights, tmp_path):
     mf = _log(scf.RHF(mol))
     dm = mf.get_init_guess(key='phisnet:no_such_shipped_model')
     assert 'not found' in mf.stdout.getvalue() and np.array_equal(dm, minao)
+    mf = _log(scf.RHF(mol))
+    dm = mf.get_init_guess(key='phisnet: ')          # a name was meant but left out
+    assert "no model named after 'phisnet:'" in mf.stdout.getvalue() and np.array_equal(dm, minao)
     # a truncated file given by path with no card beside it: loading itself fails
     lone = tmp_path / 'own.pt'
     lone.write_bytes(open(weights, 'rb').read()[:1000])

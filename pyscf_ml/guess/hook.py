@@ -32,11 +32,14 @@ def is_phisnet_key(key):
 
 
 def _model_of(key):
-    ''''phisnet' -> None (default model); 'phisnet:ethanol' -> 'ethanol'; paths are kept.'''
+    ''''phisnet' -> None (default model); 'phisnet:ethanol' -> 'ethanol'; paths are kept.
+
+    'phisnet:' with nothing after the colon gives '', which the hook refuses (a name was meant).
+    '''
     parts = key.strip().split(':', 1)
     if len(parts) == 1:
         return None
-    return parts[1].strip() or None
+    return parts[1].strip()
 
 
 def _flavour(mf):
@@ -62,6 +65,8 @@ def init_guess_by_phisnet(mf, mol=None, model=None):
     reason = None
     if flavour is None:
         reason = f'{mf.__class__.__name__} objects are not supported'
+    elif model == '':
+        reason = "no model named after 'phisnet:' (use 'phisnet' for the default model)"
     elif getattr(mf, 'cell', None) is not None:
         reason = 'periodic systems are not supported'
     else:
