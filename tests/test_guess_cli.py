@@ -217,5 +217,5 @@ def test_unconverged_normal_mode_scf_is_reported(monkeypatch, capsys):
     data_cli.normal_modes(mol, mol.atom_coords())
     assert 'did not converge' not in capsys.readouterr().err
     monkeypatch.setattr(scf.hf.SCF, 'max_cycle', 1)
-    data_cli.normal_modes(mol, mol.atom_coords())
-    assert 'normal modes of 3 atoms did not converge' in capsys.readouterr().err
+    data_cli.normal_modes(mol, mol.atom_coords(), label='water')
+    assert 'normal modes of water (3 atoms) did not converge' in capsys.readouterr().err

@@ -127,7 +127,7 @@ def relax(mol, gtol=3e-4, maxiter=60, label='molecule'):
     return res.x.reshape(-1, 3)
 
 
-def normal_modes(mol, coords):
+def normal_modes(mol, coords, label='molecule'):
     '''Mass-weighted HF/3-21G normal modes (internal ones only) at ``coords`` (Bohr).'''
     m = mol.copy()
     m.basis = '3-21g'
@@ -136,8 +136,8 @@ def normal_modes(mol, coords):
     mf = scf.RHF(m).run(verbose=0, conv_tol=1e-10)
     if not mf.converged:
         # only the sampling widths depend on it, so the run goes on, but not silently
-        print(f'warning: HF/3-21G SCF for the normal modes of {m.natm} atoms did not converge '
-              f'(conv_tol 1e-10); the sampled modes may be off', file=sys.stderr)
+        print(f'warning: HF/3-21G SCF for the normal modes of {label} ({m.natm} atoms) did not '
+              'converge (conv_tol 1e-10); the sampled modes may be off', file=sys.stderr)
     hess = mf.Hessian().kernel()                       # (natm, natm, 3, 3) Hartree/Bohr^2
     natm = m.natm
     mass = m.atom_mass_list(isotope_avg=True) * nist.AMU2AU
@@ -259,7 +259,7 @@ def main(argv=None):
                 # one conformer stream per molecule, independent of the others and of restarts
                 mol0 = gto.M(atom=geometries[name], basis=BASIS, verbose=0)
                 coords = relax(mol0, label=name)
-                w2, modes, msq = normal_modes(mol0, coords)
+                w2, modes, msq = normal_modes(mol0, coords, label=name)
                 rng = np.random.default_rng([args.seed, k])
                 conf = sample_conformers(coords, w2, modes, msq, args.n_conf,
                                          args.temperature, rng)
