@@ -7,7 +7,8 @@ Two tables, for each KineticNet weight file given:
    the model that generated the data (t = 1);
 2. density optimisation from the SAD start against RKS (LDA, unc-cc-pvdz, grid level 2) on
    validation geometries, which are neither the benchmark's (benchmarks/ofdft.py) nor training
-   ones: LiH at 1.45 and 1.75 Angstrom, H2 at 0.8, HeH+ at 0.9.
+   ones: LiH at 1.45 and 1.75 Angstrom, H2 at 0.8, HeH+ at 0.9, and two H4 chains (uniform
+   0.95 Angstrom spacing, and dimerised 0.85 / 1.05 / 0.85; the benchmark's is 0.9 uniform).
 
     python benchmarks/ofdft_path.py --data runs/ofdft_data/lih_path_test.pt \\
         --weights shipped=pyscf_ml/weights/kineticnet.pt candidate=runs/kn10/A/kineticnet.pt \\
@@ -28,7 +29,9 @@ from pyscf_ml.ofdft.learned import KineticNetFunctional
 from pyscf_ml.train.kineticnet import predict
 
 VALIDATION = [('LiH 1.45', 'Li 0 0 0; H 0 0 1.45', 0), ('LiH 1.75', 'Li 0 0 0; H 0 0 1.75', 0),
-              ('H2 0.8', 'H 0 0 0; H 0 0 0.8', 0), ('HeH+ 0.9', 'He 0 0 0; H 0 0 0.9', 1)]
+              ('H2 0.8', 'H 0 0 0; H 0 0 0.8', 0), ('HeH+ 0.9', 'He 0 0 0; H 0 0 0.9', 1),
+              ('H4 0.95', 'H 0 0 0; H 0 0 0.95; H 0 0 1.9; H 0 0 2.85', 0),
+              ('H4 0.85/1.05', 'H 0 0 0; H 0 0 0.85; H 0 0 1.9; H 0 0 2.75', 0)]
 
 
 def pauli_table(samples, models):
