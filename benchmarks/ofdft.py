@@ -18,6 +18,7 @@ Kohn-Sham, and wall time against system size.  One run prints three tables::
 '''
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -32,12 +33,15 @@ sys.path.insert(0, ROOT)
 from png_writer import write_rgb_png  # noqa: E402  (benchmarks/png_writer.py)
 
 from pyscf_ml import weights as weights_mod  # noqa: E402
+from pyscf_ml.data.ofdft import DEFAULT_MOLECULES as KS_DEFAULT  # noqa: E402
+from pyscf_ml.data.ofdft_path import DEFAULT_MOLECULES as PATH_DEFAULT  # noqa: E402
 from pyscf_ml.modelcard import read_card  # noqa: E402
 from pyscf_ml.ofdft import OFDFT  # noqa: E402
 from pyscf_ml.ofdft.coulomb import ScreenedDFJ  # noqa: E402
 from pyscf_ml.ofdft.learned import load_model  # noqa: E402
 
 KCAL = 627.509474
+DATA_DEFAULT_MOLECULES = {'ofdft': KS_DEFAULT, 'ofdft-path': PATH_DEFAULT}
 HELDOUT_CMD = [sys.executable, '-m', 'pyscf_ml.data', 'ofdft', '--molecules',
                'H2,HeH+,H3+,LiH,H4', '--n-per-mol', '15', '--seed', '1', '--rho-min', '1e-8']
 MOLECULES = [  # (label, atom, charge, data template name of pyscf_ml.data ofdft or None)
@@ -51,19 +55,38 @@ MOLECULES = [  # (label, atom, charge, data template name of pyscf_ml.data ofdft
 ]
 
 
+def molecules_of_data_command(command):
+    '''Template molecules a ``python -m pyscf_ml.data ofdft|ofdft-path ...`` command draws
+    (its ``--molecules``, or that subcommand's default); an empty set for other commands.'''
+    words = shlex.split(command)
+    sub = next((w for w in words if w in DATA_DEFAULT_MOLECULES), None)
+    if sub is None:
+        return set()
+    p = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    p.add_argument('--molecules', default=DATA_DEFAULT_MOLECULES[sub])
+    try:
+        args, _ = p.parse_known_args(words[words.index(sub) + 1:])
+    except argparse.ArgumentError as err:
+        raise ValueError(f'unreadable data command in the model card: {command!r}') from err
+    return set(args.molecules.split(','))
+
+
 def trained_templates(card_path=None):
-    '''Template molecules named by ``--molecules`` in the data commands of the shipped
-    KineticNet card and of its earlier training stages.'''
+    '''Template molecules the shipped KineticNet was trained on: those drawn by the data
+    commands of its card and of the earlier stages listed in its ``training_stages``.  A card
+    lists every data file of its own training run, so a fine-tune's inherited data is there;
+    validation and held-out data are not training data and are not read.'''
     card = read_card(card_path or weights_mod.path('kineticnet.json'))
-    commands = list(card.get('data', []))
-    for stage in card.get('training_stages', []):
-        commands += stage.get('data', [])
-    names = set()
-    for cmd in commands:
-        words = cmd.split()
-        if '--molecules' in words:
-            names.update(words[words.index('--molecules') + 1].split(','))
-    return names
+    commands = []
+    for entry in [card] + list(card.get('training_stages') or []):
+        data = entry.get('data') or []
+        commands += [data] if isinstance(data, str) else list(data)
+    return set().union(*map(molecules_of_data_command, commands))
+
+
+def mark_untrained(label, template, trained, mark):
+    '''``label`` with ``mark`` appended when its template molecule was not trained on.'''
+    return label if template in trained else label + mark
 
 
 def table(header, rows):
@@ -90,7 +113,7 @@ def heldout_ts(path):
     trained = trained_templates()
     for name, e in errs.items():
         e = np.array(e)
-        rows.append((name + ('' if name in trained else ' (not trained)'), len(e),
+        rows.append((mark_untrained(name, name, trained, ' (not trained)'), len(e),
                      f'{np.mean(np.abs(e)):.2f}', f'{np.max(np.abs(e)):.2f}', f'{np.mean(e):+.2f}'))
     allv = np.concatenate([np.array(v) for v in errs.values()])
     rows.append(('all', len(allv), f'{np.mean(np.abs(allv)):.2f}', f'{np.max(np.abs(allv)):.2f}',
@@ -126,7 +149,7 @@ def density_opt(level, kinetics):
     for label, atom, charge, template in MOLECULES:
         mol = gto.M(atom=atom, charge=charge, basis='unc-cc-pvdz', verbose=0)
         ks = ks_reference(mol, level)
-        row = [label + ('' if template in trained else ' *'), f'{ks.e_tot:.6f}']
+        row = [mark_untrained(label, template, trained, ' *'), f'{ks.e_tot:.6f}']
         for kin in kinetics:
             de, drho, conv, dt = of_against_ks(mol, ks, kin, level)
             flag = '' if conv else ' (not conv.)'

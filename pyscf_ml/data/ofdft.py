@@ -30,6 +30,7 @@ from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
 
 # atom-centred s/p Gaussians: random potentials and derivative projections (exponents, bohr^-2)
 POT_BASIS = [[0, [0.1, 1.0]], [0, [0.3, 1.0]], [0, [1.0, 1.0]], [1, [0.3, 1.0]]]
+DEFAULT_MOLECULES = 'H2,HeH+,H3+,LiH'    # what ``--molecules`` draws when not given
 PROJ_BASIS = [[0, [0.2, 1.0]], [0, [0.6, 1.0]], [0, [1.8, 1.0]], [0, [5.4, 1.0]],
               [1, [0.4, 1.0]], [1, [1.6, 1.0]]]
 
@@ -187,7 +188,7 @@ def add_system_arguments(p, molecules, n_per_mol, seed, rho_min):
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m pyscf_ml.data ofdft', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_system_arguments(p, 'H2,HeH+,H3+,LiH', n_per_mol=80, seed=0, rho_min=1e-9)
+    add_system_arguments(p, DEFAULT_MOLECULES, n_per_mol=80, seed=0, rho_min=1e-9)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     lib.num_threads(1)

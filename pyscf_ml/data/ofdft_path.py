@@ -43,6 +43,8 @@ from pyscf_ml.ofdft.learned import KineticNetFunctional
 from pyscf_ml.ofdft.solver import OFDFT
 from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
 
+DEFAULT_MOLECULES = 'LiH'    # what ``--molecules`` draws when not given
+
 
 def _even_tempered(lo, hi, n):
     return list(np.logspace(np.log10(lo), np.log10(hi), n))
@@ -143,7 +145,7 @@ def path_samples(name, rng, args, kinetic):
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m pyscf_ml.data ofdft-path', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ks_data.add_system_arguments(p, 'LiH', n_per_mol=40, seed=3, rho_min=1e-8)
+    ks_data.add_system_arguments(p, DEFAULT_MOLECULES, n_per_mol=40, seed=3, rho_min=1e-8)
     p.add_argument('--weights', help='KineticNet weights whose OF-DFT minima are labelled '
                    '(default: the shipped ones)')
     p.add_argument('--mix', default='0.1,0.25,0.5,1',
