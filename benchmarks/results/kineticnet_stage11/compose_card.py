@@ -5,16 +5,16 @@ after training into runs/kn11/<X>; it wrote pyscf_ml/weights/kineticnet.json for
 there from runs/kn11/D/kineticnet.ship.json).
 '''
 import json
-import shutil
+import subprocess
 import sys
 
 from pyscf_ml.modelcard import sha256_of
 
 X = sys.argv[1]                      # e.g. C
 src = f'runs/kn11/{X}/kineticnet'
-import subprocess
 # 9E's shipped card (with its 9A-9E stages), as committed when 9E was shipped
-prev = json.loads(subprocess.check_output(['git', 'show', '2ea953c:pyscf_ml/weights/kineticnet.json']))
+prev = json.loads(subprocess.check_output(
+    ['git', 'show', '2ea953c:pyscf_ml/weights/kineticnet.json']))
 card = json.load(open(src + '.json'))
 
 
@@ -47,10 +47,11 @@ card['notes'] = (
     '(test.pt, seed 1) was never used for a choice. Shipping rule, fixed before stage 11: '
     'validation T_P MAE <= 1 kcal/mol for H2, HeH+, H3+; OF-DFT H2 0.8 and HeH+ 0.9 within 1 '
     'kcal/mol of KS; LiH at 1.45/1.75 A converged and collapsing at most 10 kcal/mol more '
-    'than 9E (-172.8/-234.0); H4 validation T_P MAE and OF-DFT at two validation H4 chains better than '
-    '9E. Reproducing: runs/stage5/kineticnet.pt in the lih_path4.pt and lih_path_val.pt '
-    'commands, and pyscf_ml/weights/kineticnet.pt in the lih_path4.pt command of the stage-9 '
-    'entries (its name when stage 9 ran), are the stage-5 file (git show 955cfd7:pyscf_ml/weights/kineticnet.pt, sha256 '
+    'than 9E (-172.8/-234.0); H4 validation T_P MAE and OF-DFT at two validation H4 chains '
+    'better than 9E. Reproducing: runs/stage5/kineticnet.pt in the lih_path4.pt and '
+    'lih_path_val.pt commands, and pyscf_ml/weights/kineticnet.pt in the lih_path4.pt command of the stage-9 '
+    'entries (its name when stage 9 ran), are the stage-5 file (git show '
+    '955cfd7:pyscf_ml/weights/kineticnet.pt, sha256 '
     '60314ec01767b427b12c020ced81260892bee5d3cffa6f12ce15dd3b9c870f6c); runs/kn11/A, B and '
     'C and the stage-9 files are the copies in benchmarks/results/kineticnet_stage11/ and '
     'kineticnet_stage9/. The ofdft-path files do not regenerate bit for bit (the OF-DFT '
