@@ -30,8 +30,9 @@ card['notes'] = (
     'fixed before its data: validation T_P MAE <= 1 kcal/mol for H2, HeH+, H3+; OF-DFT H2 0.8 '
     'and HeH+ 0.9 within 1 kcal/mol of KS; LiH at 1.45/1.75 A converged and collapsing at most '
     '10 kcal/mol more than 11D (-156.8/-216.4); H4 validation T_P MAE below 11D\'s 4.45 and '
-    'OF-DFT at both H4 validation chains closer to KS than 11D (7.7/2.7 kcal/mol). The H4 path '
-    'rounds were made with the copies in benchmarks/results/kineticnet_stage11/.')
+    'OF-DFT at both H4 validation chains closer to KS than 11D (7.7/2.7 kcal/mol). The third '
+    'H4 round (h4_path3a/b) was made with benchmarks/results/kineticnet_stage11/D/kineticnet.pt '
+    '(= 11D).')
 card['sha256'] = sha256_of(SRC + '.pt')
 json.dump(card, open(SRC + '.ship.json', 'w'), indent=1)
 print('card written', SRC + '.ship.json')
