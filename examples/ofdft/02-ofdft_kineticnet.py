@@ -8,7 +8,7 @@ then on KS states along its own OF-DFT collapse of LiH and H4 (elements H, He, L
 unc-cc-pvdz; grid level 2).  OF-DFT is started from a superposition of atomic densities and
 compared with Kohn-Sham.  For two-electron systems the learned Pauli term must vanish; see
 benchmarks/results/ofdft.md for molecules with more electrons (the H4 chain within about
-9 kcal/mol of KS, LiH still collapsing by about 180 kcal/mol).
+7 kcal/mol of KS, LiH still collapsing by about 180 kcal/mol).
 '''
 from pyscf import dft, gto
 
