@@ -78,3 +78,23 @@ def update_card(card_path, **fields):
         json.dump(card, f, indent=2, sort_keys=True)
         f.write('\n')
     return card
+
+
+# What a ``training_stages`` entry keeps of an earlier stage's card: enough to rerun that stage.
+LINEAGE_KEYS = ('command', 'commit', 'data', 'init', 'metrics', 'sha256')
+
+
+def lineage_entry(card, stage):
+    '''The ``training_stages`` entry for an earlier stage, named ``stage``, from its card.'''
+    return {k: card[k] for k in LINEAGE_KEYS} | {'stage': stage}
+
+
+def compose_shipped_card(trainer_card, weights_path, training_stages, card_note, notes):
+    '''The card to ship for a fine-tuned model: the trainer's own card plus the stages before
+    it (earliest first), a note on where the file came from, and the sha256 of the weights.'''
+    card = dict(trainer_card)
+    card['training_stages'] = list(training_stages)
+    card['card_note'] = card_note
+    card['notes'] = notes
+    card['sha256'] = sha256_of(weights_path)
+    return card

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from pyscf_ml.modelcard import sha256_of
+from pyscf_ml.modelcard import compose_shipped_card, lineage_entry
 
 X = sys.argv[1]                      # e.g. C
 src = f'runs/kn11/{X}/kineticnet'
@@ -17,21 +17,14 @@ prev = json.loads(subprocess.check_output(
     ['git', 'show', '2ea953c:pyscf_ml/weights/kineticnet.json']))
 card = json.load(open(src + '.json'))
 
-
-def stage(name, c):
-    return {k: c[k] for k in ('command', 'commit', 'data', 'init', 'metrics', 'sha256')} | {
-        'stage': name}
-
-
 stages = list(prev['training_stages'])      # ends with 9E itself
 assert stages[-1]['stage'] == '9E' and stages[-1]['sha256'] == prev['sha256']
 for s in 'ABCD'[:'ABCD'.index(X)]:
-    stages.append(stage('11' + s, json.load(open(f'runs/kn11/{s}/kineticnet.json'))))
-card['training_stages'] = stages
-card['card_note'] = (f'trained with --weights {src}.pt and copied here (stage 11{X}, copy with '
-                     f'card in benchmarks/results/kineticnet_stage11/{X}/); earlier stages of '
-                     'its lineage in training_stages')
-card['notes'] = (
+    stages.append(lineage_entry(json.load(open(f'runs/kn11/{s}/kineticnet.json')), '11' + s))
+card_note = (f'trained with --weights {src}.pt and copied here (stage 11{X}, copy with '
+             f'card in benchmarks/results/kineticnet_stage11/{X}/); earlier stages of '
+             'its lineage in training_stages')
+notes = (
     'Stage 11 (benchmarks/results/ofdft_path.md, "Stage 11"): the stage-9E model (its lineage '
     'in training_stages: 9A from random weights, hidden 48, mul 10, on KS ground states of H2, '
     'HeH+, H3+, LiH in random potentials and LiH path rounds) fine-tuned on all 9E data plus H4: '
@@ -58,6 +51,6 @@ card['notes'] = (
     'minimisation before the inversion); the ground-state files do. Held-out data: python -m '
     'pyscf_ml.data ofdft --molecules H2,HeH+,H3+,LiH,H4 --n-per-mol 15 --seed 1 --rho-min 1e-8 '
     '--out runs/ofdft_data/test.pt.')
-card['sha256'] = sha256_of(src + '.pt')
+card = compose_shipped_card(card, src + '.pt', stages, card_note, notes)
 json.dump(card, open(src + '.ship.json', 'w'), indent=1)
 print('card written', src + '.ship.json')

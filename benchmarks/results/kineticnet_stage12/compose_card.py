@@ -7,7 +7,7 @@ pyscf_ml/weights/kineticnet.json.
 import json
 import subprocess
 
-from pyscf_ml.modelcard import sha256_of
+from pyscf_ml.modelcard import compose_shipped_card, lineage_entry
 
 SRC = 'runs/kn12/A/kineticnet'
 # 11D's shipped card (lineage 9A-11C in training_stages), as committed when 12A was trained
@@ -16,13 +16,11 @@ prev = json.loads(subprocess.check_output(
 card = json.load(open(SRC + '.json'))
 assert card['init']['sha256'] == prev['sha256'], 'stage 12A must start from the shipped 11D'
 
-stage_keys = ('command', 'commit', 'data', 'init', 'metrics', 'sha256')
-card['training_stages'] = prev['training_stages'] + [
-    {k: prev[k] for k in stage_keys} | {'stage': '11D'}]
-card['card_note'] = (f'trained with --weights {SRC}.pt and copied here (stage 12A, copy with '
-                     'card in benchmarks/results/kineticnet_stage12/A/); earlier stages of its '
-                     'lineage in training_stages')
-card['notes'] = (
+stages = prev['training_stages'] + [lineage_entry(prev, '11D')]
+card_note = (f'trained with --weights {SRC}.pt and copied here (stage 12A, copy with '
+             'card in benchmarks/results/kineticnet_stage12/A/); earlier stages of its '
+             'lineage in training_stages')
+notes = (
     'Stage 12A (benchmarks/results/ofdft_path.md, "Stage 12"): the shipped stage-11D model '
     'fine-tuned at lr 1e-4 on all 11D data plus 80 H4 ground states under random potentials '
     '(seed 31) and a third H4 path round, from 11D\'s OF-DFT minima (seeds 29, 30). Lineage '
@@ -33,6 +31,6 @@ card['notes'] = (
     'OF-DFT at both H4 validation chains closer to KS than 11D (7.7/2.7 kcal/mol). The third '
     'H4 round (h4_path3a/b) was made with benchmarks/results/kineticnet_stage11/D/kineticnet.pt '
     '(= 11D).')
-card['sha256'] = sha256_of(SRC + '.pt')
+card = compose_shipped_card(card, SRC + '.pt', stages, card_note, notes)
 json.dump(card, open(SRC + '.ship.json', 'w'), indent=1)
 print('card written', SRC + '.ship.json')

@@ -7,7 +7,7 @@ pyscf_ml/weights/kineticnet.json.
 import json
 import subprocess
 
-from pyscf_ml.modelcard import sha256_of
+from pyscf_ml.modelcard import compose_shipped_card, lineage_entry
 
 SRC = 'runs/kn13/A/kineticnet'
 # 12A's shipped card (lineage 9A-11D in training_stages), as committed when 13A was trained
@@ -16,13 +16,11 @@ prev = json.loads(subprocess.check_output(
 card = json.load(open(SRC + '.json'))
 assert card['init']['sha256'] == prev['sha256'], 'stage 13A must start from the shipped 12A'
 
-stage_keys = ('command', 'commit', 'data', 'init', 'metrics', 'sha256')
-card['training_stages'] = prev['training_stages'] + [
-    {k: prev[k] for k in stage_keys} | {'stage': '12A'}]
-card['card_note'] = (f'trained with --weights {SRC}.pt and copied here (stage 13A, copy with '
-                     'card in benchmarks/results/kineticnet_stage13/A/); earlier stages of its '
-                     'lineage in training_stages')
-card['notes'] = (
+stages = prev['training_stages'] + [lineage_entry(prev, '12A')]
+card_note = (f'trained with --weights {SRC}.pt and copied here (stage 13A, copy with '
+             'card in benchmarks/results/kineticnet_stage13/A/); earlier stages of its '
+             'lineage in training_stages')
+notes = (
     'Stage 13A (benchmarks/results/ofdft_path.md, "Stage 13"): the shipped stage-12A model '
     'fine-tuned at lr 1e-4 on all 12A data plus one LiH path round (seeds 32, 33) and one H4 '
     'path round (seeds 34, 35), both from 12A\'s OF-DFT minima (made with '
@@ -34,6 +32,6 @@ card['notes'] = (
     '(-152.20/-221.07); H4 validation T_P MAE at most 12A\'s + 1 (4.786) and OF-DFT at both H4 '
     'validation chains within 2 kcal/mol of 12A\'s |E_OF - E_KS| (6.27/0.25). Not a '
     'condition, and worse than 12A: validation LiH ground-state T_P MAE 5.63 (12A 3.98).')
-card['sha256'] = sha256_of(SRC + '.pt')
+card = compose_shipped_card(card, SRC + '.pt', stages, card_note, notes)
 json.dump(card, open(SRC + '.ship.json', 'w'), indent=1)
 print('card written', SRC + '.ship.json')
