@@ -1,7 +1,14 @@
 '''The shipped card of a fine-tuned model: the trainer's card plus the stages before it.'''
+import json
+import os
+import subprocess
+
 import pytest
+from conftest import load_benchmark_script
 
 from pyscf_ml.modelcard import LINEAGE_KEYS, compose_shipped_card, lineage_entry, sha256_of
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 
 
 def _card(tag, sha):
@@ -29,3 +36,33 @@ def test_compose_shipped_card(tmp_path):
     assert card['notes'] == 'B after A' and card['card_note'] == 'copied here'
     assert card['config'] == {'big': 'B'} and card['command'] == 'train B'
     assert trainer['sha256'] == 'stale' and 'training_stages' not in trainer   # not mutated
+
+
+def _git_has(rev):
+    try:
+        return subprocess.run(['git', 'cat-file', '-e', rev + '^{commit}'], cwd=ROOT,
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.skipif(not _git_has('596fe95'), reason='needs the git history (12A\'s card)')
+def test_shipped_kineticnet_card_is_composed_from_committed_files(tmp_path):
+    '''The shipped card is what benchmarks/results/compose_kineticnet_card.py makes from the
+    committed copy of the training run and the previous shipped card (its docstring's 13A
+    command), so the lineage in it is derivable, not hand-edited.'''
+    compose = load_benchmark_script('results/compose_kineticnet_card')
+    r = os.path.join(ROOT, 'benchmarks', 'results')
+    out = os.path.join(tmp_path, 'card.json')
+    cwd = os.getcwd()
+    os.chdir(ROOT)        # the card names its copy relative to the repository root
+    try:
+        compose.main(['--stage', '13A', '--copy', 'benchmarks/results/kineticnet_stage13/A',
+                      '--previous', '596fe95:pyscf_ml/weights/kineticnet.json',
+                      '--previous-stage', '12A',
+                      '--notes', os.path.join(r, 'kineticnet_stage13', 'notes.txt'),
+                      '--out', out])
+    finally:
+        os.chdir(cwd)
+    with open(out) as f, open(os.path.join(ROOT, 'pyscf_ml', 'weights', 'kineticnet.json')) as g:
+        assert json.load(f) == json.load(g)

@@ -30,9 +30,9 @@ from pyscf_ml.train.progress import Progress, load_checkpoint, save_checkpoint
 
 # atom-centred s/p Gaussians: random potentials and derivative projections (exponents, bohr^-2)
 POT_BASIS = [[0, [0.1, 1.0]], [0, [0.3, 1.0]], [0, [1.0, 1.0]], [1, [0.3, 1.0]]]
-DEFAULT_MOLECULES = 'H2,HeH+,H3+,LiH'    # what ``--molecules`` draws when not given
 PROJ_BASIS = [[0, [0.2, 1.0]], [0, [0.6, 1.0]], [0, [1.8, 1.0]], [0, [5.4, 1.0]],
               [1, [0.4, 1.0]], [1, [1.6, 1.0]]]
+DEFAULT_MOLECULES = 'H2,HeH+,H3+,LiH'    # what ``--molecules`` draws when not given
 
 
 def _geometry(name, rng):
