@@ -39,6 +39,7 @@ from pyscf_ml.modelcard import read_card  # noqa: E402
 from pyscf_ml.ofdft import OFDFT  # noqa: E402
 from pyscf_ml.ofdft.coulomb import ScreenedDFJ  # noqa: E402
 from pyscf_ml.ofdft.learned import load_model  # noqa: E402
+from pyscf_ml.train.kineticnet import predict  # noqa: E402
 
 KCAL = 627.509474
 DATA_DEFAULT_MOLECULES = {'ofdft': KS_DEFAULT, 'ofdft-path': PATH_DEFAULT}
@@ -107,7 +108,7 @@ def heldout_ts(path):
     errs = {}
     for s in samples:
         with torch.no_grad():
-            tp = model(s['coords'], s['weights'], s['rho'], s['pos'], s['z']).item()
+            tp = predict(model, s, with_deriv=False)[0].item()   # with sigma if it reads it
         errs.setdefault(s['name'], []).append((s['T_vw'] + tp - s['T_s']) * KCAL)
     rows = []
     trained = trained_templates()

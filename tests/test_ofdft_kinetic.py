@@ -49,11 +49,13 @@ def test_classical_derivative_finite_difference(name, lih_density):
     assert err < 1e-6
 
 
-def test_kineticnet_derivative_finite_difference(lih_density):
+@pytest.mark.parametrize('gradient', [False, True])
+def test_kineticnet_derivative_finite_difference(lih_density, gradient):
     grid, rho, drho = lih_density
     torch.manual_seed(0)
-    func = KineticNetFunctional(model=KineticNet(species=(1, 3), n_radial=6, mul=3),
-                                device='cpu')
+    func = KineticNetFunctional(model=KineticNet(species=(1, 3), n_radial=6, mul=3,
+                                                 gradient=gradient), device='cpu')
+    assert func.xctype == ('GGA' if gradient else 'LDA')
     e0, err = _check_derivative(func, grid, rho, drho)
     assert e0 > 0                       # Pauli term is non-negative by construction
     assert err < 1e-6

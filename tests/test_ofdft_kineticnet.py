@@ -200,3 +200,46 @@ def test_data_and_train_cli(tmp_path):
             '--val-frac', '0.25', '--init', w, '--epochs', '1']
     assert train_main(tune) == 0
     assert read_card(w[:-3] + '.json')['init'] == {'file': w, 'sha256': sha0}
+
+
+def test_gradient_model_projected_derivative_finite_difference():
+    '''A model that reads |grad rho|^2: the trainer's projected derivative d_k (from the stored
+    sigma and proj_grad) equals the finite difference of T_P along the exact perturbation
+    rho (1 + h f_k) (its gradient made from the test functions' own AO derivatives).'''
+    from pyscf_ml.data.ofdft import PROJ_BASIS, _atom_basis_mol, labels
+    from pyscf_ml.ofdft.kineticnet import KineticNet
+    from pyscf_ml.train.kineticnet import _to, predict
+    mol = gto.M(atom='Li 0 0 0; H 0.2 0.1 1.6', basis='unc-6-31g', verbose=0)
+    ks = dft.RKS(mol, xc='lda,vwn').run()
+    grids = dft.gen_grid.Grids(mol)
+    grids.level = 1
+    grids.build(with_non0tab=False)
+    s = _to(labels(mol, ks.make_rdm1(), np.zeros(grids.weights.size), grids, rho_min=0.0),
+            torch.float64, 'cpu')     # as the trainer evaluates
+    torch.manual_seed(1)
+    net = KineticNet(species=(1, 3), n_radial=6, mul=3, gradient=True).double()
+    _, d = predict(net, s)
+    # exact perturbed density: the stored test functions and their gradients, same scaling
+    ni = dft.numint.NumInt()
+    ao = ni.eval_ao(mol, grids.coords, deriv=1)
+    rho = ni.eval_rho(mol, ao, ks.make_rdm1(), xctype='GGA')
+    fk = ni.eval_ao(_atom_basis_mol(mol, PROJ_BASIS), grids.coords, deriv=1)
+    fk /= np.abs(fk[0]).max(axis=0)
+    assert np.allclose(fk[0], s['proj'].numpy(), atol=1e-6)
+    f0 = fk[0] - s['proj_norm'].numpy() / s['nelec']
+
+    def t_p(k, h):
+        r = rho[0] * (1 + h * f0[:, k])
+        g = rho[1:4] * (1 + h * f0[:, k]) + h * rho[0] * fk[1:4, :, k]
+        tt = lambda x: torch.as_tensor(x, dtype=torch.float64)
+        with torch.no_grad():
+            return net(s['coords'], s['weights'], tt(r), s['pos'], s['z'],
+                       sigma=tt(np.einsum('xg,xg->g', g, g))).item()
+    for k in (0, 3, 5, 13):
+        fd = lambda h: (t_p(k, h) - t_p(k, -h)) / (2 * h)
+        num = (4 * fd(1e-4) - fd(2e-4)) / 3
+        assert abs(num - d[k].item()) <= 1e-6 * abs(num) + 1e-12
+    assert abs(d[13].item()) > 1e-4          # the perturbations do move T_P
+    # the same model without its sigma input is refused, not silently evaluated
+    with pytest.raises(ValueError, match='sigma'):
+        net(s['coords'], s['weights'], s['rho'], s['pos'], s['z'])

@@ -67,15 +67,17 @@ def test_total_gradient_finite_difference(kinetic, xc):
 
 
 @pytest.mark.parametrize('xc', ['lda,vwn', 'pbe'])
-def test_total_gradient_finite_difference_learned(xc):
+@pytest.mark.parametrize('gradient', [False, True])
+def test_total_gradient_finite_difference_learned(xc, gradient):
     '''The optimiser's gradient with a (small, random) KineticNet Pauli term, through the
-    solver: T_vW + T_P + J + E_xc, LDA and GGA XC.'''
+    solver: T_vW + T_P + J + E_xc, LDA and GGA XC, a Pauli term of the density alone and one
+    that also reads its gradient.'''
     import torch
 
     from pyscf_ml.ofdft.kineticnet import KineticNet
     from pyscf_ml.ofdft.learned import KineticNetFunctional
     torch.manual_seed(0)
-    net = KineticNet(species=(1, 3), n_radial=6, mul=3)
+    net = KineticNet(species=(1, 3), n_radial=6, mul=3, gradient=gradient)
     mol = gto.M(atom='Li 0 0 0; H 0 0 1.6', basis='unc-6-31g', verbose=0)
     of = OFDFT(mol, kinetic=KineticNetFunctional(model=net, device='cpu'), xc=xc)
     of.grids.level = 1

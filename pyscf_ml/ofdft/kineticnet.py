@@ -12,6 +12,11 @@ between grid points and atoms closer than ``cutoff``):
 3. atoms -> grid: invariant contractions  sum_m h_A[c, lm] Y_lm(r^_gA), combined with radial
    filters of d_gA and local descriptors of rho_g, give the enhancement factor F_g.
 
+With ``gradient=True`` the local descriptors also include log(1 + s^2), s the reduced density
+gradient (s^2 = |grad rho|^2 / (4 (3 pi^2)^(2/3) rho^(8/3))), so that F_g sees the shell
+structure of the density at g (a GGA-level Pauli term; the OF-DFT solver then passes
+|grad rho|^2 and uses the weak form for the gradient part of the potential).
+
 Every input to the readout is a scalar built from distances and contracted spherical
 harmonics, so T_P is invariant under rotations, translations and atom permutations.
 '''
@@ -22,6 +27,7 @@ from e3nn import o3
 from torch import nn
 
 C_F = 0.3 * (3 * math.pi**2)**(2. / 3)
+S2_SCALE = 4 * (3 * math.pi**2)**(2. / 3)    # s^2 = sigma / (S2_SCALE rho^(8/3))
 
 
 def _even_tempered(lo, hi, n):
@@ -40,11 +46,14 @@ class KineticNet(nn.Module):
     stored_buffers = ('alpha',)
 
     def __init__(self, species=(1, 2, 3), n_radial=12, lmax=2, mul=8, hidden=32,
-                 cutoff=6.0, alpha_min=0.05, alpha_max=200.0):
+                 cutoff=6.0, alpha_min=0.05, alpha_max=200.0, gradient=False):
         super().__init__()
         self.config = dict(species=list(species), n_radial=n_radial, lmax=lmax, mul=mul,
                            hidden=hidden, cutoff=cutoff, alpha_min=alpha_min,
                            alpha_max=alpha_max)
+        if gradient:    # absent from the configs of density-only weight files
+            self.config['gradient'] = True
+        self.gradient = bool(gradient)
         self.species = tuple(int(z) for z in species)
         self.cutoff = float(cutoff)
         self.lmax = lmax
@@ -66,7 +75,8 @@ class KineticNet(nn.Module):
                                       nn.Linear(hidden, self.tp.weight_numel))
         nfeat = mul * (lmax + 1) * n_radial
         self.readout = nn.Linear(nfeat, hidden)
-        self.head = nn.Sequential(nn.SiLU(), nn.Linear(hidden + 2, hidden), nn.SiLU(),
+        n_local = 3 if self.gradient else 2
+        self.head = nn.Sequential(nn.SiLU(), nn.Linear(hidden + n_local, hidden), nn.SiLU(),
                                   nn.Linear(hidden, 1))
         with torch.no_grad():
             self.head[-1].bias.fill_(-3.0)   # start near F = 0.05, the size of T_P / T_TF
@@ -103,10 +113,13 @@ class KineticNet(nn.Module):
         blocks = torch.bincount(a, minlength=natm).tolist()          # edges of each atom
         return torch.split(g, blocks), torch.split(phi, blocks)
 
-    def forward(self, coords, weights, rho, pos, z, geometry=None):
+    def forward(self, coords, weights, rho, pos, z, geometry=None, sigma=None):
         '''Pauli kinetic energy (scalar) of density ``rho`` given on grid ``coords``/``weights``
         for atoms at ``pos`` (bohr) with atomic numbers ``z``; ``geometry`` is
-        :meth:`geometry` of the same grid and atoms (made here when not given).'''
+        :meth:`geometry` of the same grid and atoms (made here when not given); ``sigma`` =
+        |grad rho|^2 on the grid, required by (and only by) a ``gradient=True`` model.'''
+        if self.gradient and sigma is None:
+            raise ValueError('this KineticNet uses the density gradient: pass sigma')
         natm = pos.shape[0]
         dtype = coords.dtype
         rho_c = rho.clamp(min=1e-30)
@@ -154,7 +167,12 @@ class KineticNet(nn.Module):
         for ia, (ga, pa) in enumerate(zip(g_at, phi_at)):
             pooled.index_add_(0, ga, pa @ h_read[ia].T)     # in place: no copy per atom
         x_read = pooled + self.readout.bias
-        local = torch.stack([rho_c**(1. / 3), torch.log(rho_c + 1e-8) / 10], dim=1)
-        x = torch.cat([x_read, local], dim=1)
+        local = [rho_c**(1. / 3), torch.log(rho_c + 1e-8) / 10]
+        if self.gradient:
+            # log1p keeps the tails' huge s^2 (exponential decay) from dominating the head;
+            # the floor on rho keeps s^2 finite where rho underflows
+            s2 = sigma.clamp(min=0) / (S2_SCALE * rho.clamp(min=1e-12)**(8. / 3))
+            local.append(torch.log1p(s2) / 5)
+        x = torch.cat([x_read, torch.stack(local, dim=1)], dim=1)
         f = nn.functional.softplus(self.head(x)[:, 0])
         return C_F * torch.sum(weights * rho_c**(5. / 3) * f)

@@ -41,7 +41,6 @@ def _load_model(weights, card, mtime, device):
 class KineticNetFunctional(KineticFunctional):
     '''T_s = T_vW + T_Pauli^KineticNet.  ``model`` may be passed directly (e.g. in tests).'''
     vw_coeff = 1.0
-    xctype = 'LDA'
     name = 'kineticnet'
 
     def __init__(self, weights=None, card=None, model=None, device=None):
@@ -49,6 +48,11 @@ class KineticNetFunctional(KineticFunctional):
         self.model = (model.double().to(self.device).eval() if model is not None
                       else load_model(weights, card, self.device))
         self._cache = None
+
+    @property
+    def xctype(self):
+        # a model that reads the density gradient needs (rho, grad rho) from the solver
+        return 'GGA' if getattr(self.model, 'gradient', False) else 'LDA'
 
     def check_mol(self, mol):
         if mol.has_ecp():
@@ -69,19 +73,28 @@ class KineticNetFunctional(KineticFunctional):
         return self._cache[1:]
 
     def energy_and_potential(self, rho, grid):
+        gga = self.xctype == 'GGA'
         rho0 = rho[0] if rho.ndim == 2 else rho
         coords, w, pos, z, geometry = self._grid_tensors(grid)
-        r = torch.as_tensor(np.maximum(rho0, 0), dtype=torch.float64,
-                            device=self.device).requires_grad_()
-        e = self.model(coords, w, r, pos, z, geometry)
-        (de,) = torch.autograd.grad(e, r)
-        # dE/drho_g = w_g * (functional derivative at r_g); points with w = 0 carry nothing
+        t = lambda x: torch.as_tensor(x, dtype=torch.float64, device=self.device)
+        r = t(np.maximum(rho0, 0)).requires_grad_()
+        inputs = [r]
+        sigma = None
+        if gga:
+            sigma = t(np.einsum('xg,xg->g', rho[1:4], rho[1:4])).requires_grad_()
+            inputs.append(sigma)
+        e = self.model(coords, w, r, pos, z, geometry, sigma=sigma)
+        grads = torch.autograd.grad(e, inputs)
+        # dE/drho_g = w_g * (partial derivative at r_g); points with w = 0 carry nothing
         wn = w.abs() > 1e-300
-        v_pt = torch.where(wn, de / torch.where(wn, w, torch.ones_like(w)), torch.zeros_like(w))
-        v_pt = v_pt.detach().cpu().numpy()
+        per_point = lambda g: torch.where(wn, g / torch.where(wn, w, torch.ones_like(w)),
+                                          torch.zeros_like(w)).detach().cpu().numpy()
         v = np.zeros_like(rho)
         if rho.ndim == 2:
-            v[0] = v_pt
+            v[0] = per_point(grads[0])
         else:
-            v[:] = v_pt
+            v[:] = per_point(grads[0])
+        if gga:
+            # d e / d grad rho = 2 (d e / d sigma) grad rho, used in weak form by the solver
+            v[1:4] = 2 * per_point(grads[1]) * rho[1:4]
         return float(e.detach()), v

@@ -43,12 +43,26 @@ def _to(s, dtype, device):
 def predict(model, s, with_deriv=True):
     '''(T_P, projected derivatives) for one sample dict.'''
     rho = s['rho'].clone().requires_grad_(with_deriv)
-    t = model(s['coords'], s['weights'], rho, s['pos'], s['z'])
+    inputs, sigma = [rho], None
+    if model.gradient:
+        if 'sigma' not in s:
+            raise ValueError('this KineticNet reads the density gradient, but the sample has '
+                             'no sigma/proj_grad: regenerate the data with this version of '
+                             'python -m pyscf_ml.data ofdft / ofdft-path')
+        sigma = s['sigma'].clone().requires_grad_(with_deriv)
+        inputs.append(sigma)
+    t = model(s['coords'], s['weights'], rho, s['pos'], s['z'], sigma=sigma)
     if not with_deriv:
         return t, None
-    (g,) = torch.autograd.grad(t, rho, create_graph=torch.is_grad_enabled())
+    grads = torch.autograd.grad(t, inputs, create_graph=torch.is_grad_enabled())
     f = s['proj'] - (s['proj_norm'] / s['nelec'])[None, :]
-    return t, (g * rho) @ f
+    # directional derivative along delta rho_k = rho f_k (N kept): d_k = sum_g dT/drho_g delta
+    # rho_gk (+ dT/dsigma_g delta sigma_gk, delta sigma_k = 2 (sigma f_k + rho grad rho.grad f_k))
+    d = (grads[0] * rho) @ f
+    if model.gradient:
+        gs = 2 * grads[1]
+        d = d + (gs * sigma) @ f + (gs * rho) @ s['proj_grad']
+    return t, d
 
 
 def error_scale(s, path_rel):
@@ -132,6 +146,9 @@ def main(argv=None):
     p.add_argument('--n-radial', type=int, default=10)
     p.add_argument('--mul', type=int, default=6)
     p.add_argument('--hidden', type=int, default=24)
+    p.add_argument('--gradient', action='store_true',
+                   help='a new model that also reads the reduced density gradient (data must '
+                   'carry sigma and proj_grad)')
     p.add_argument('--resume', action='store_true')
     p.add_argument('--init', help='start from these weights (fine-tuning) instead of random')
     args = p.parse_args(argv)
@@ -168,7 +185,8 @@ def main(argv=None):
         model = model.to(device=device, dtype=dtype)
     else:
         model = KineticNet(species=species, n_radial=args.n_radial, mul=args.mul,
-                           hidden=args.hidden).to(device=device, dtype=dtype)
+                           hidden=args.hidden, gradient=args.gradient).to(device=device,
+                                                                          dtype=dtype)
     try:   # an element only in the validation set would fail after a whole epoch
         model.check_species([z for s in val for z in s['z']])
     except ValueError as err:
@@ -241,7 +259,8 @@ def main(argv=None):
     write_card(weights[:-3] + '.json', weights,
                name='kineticnet', architecture='KineticNet-style e3nn point convolutions: '
                'grid->atom density moments, 1 atom-atom tensor-product layer, atom->grid '
-               'invariant readout; T_s = T_vW + C_F sum w rho^(5/3) softplus(F)',
+               'invariant readout; T_s = T_vW + C_F sum w rho^(5/3) softplus(F)'
+               + ('; F also reads log(1 + s^2) at each grid point' if model.gradient else ''),
                config=model.config, data=[b.get('command', '') for b in blobs],
                data_args=[b.get('args') for b in blobs], command=cmd, commit=commit,
                validation_data=validation,
