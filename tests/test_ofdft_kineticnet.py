@@ -200,6 +200,22 @@ def test_data_and_train_cli(tmp_path):
             '--val-frac', '0.25', '--init', w, '--epochs', '1']
     assert train_main(tune) == 0
     assert read_card(w[:-3] + '.json')['init'] == {'file': w, 'sha256': sha0}
+    # a model that reads the density gradient: trains on these labels and loads as GGA
+    wg = str(tmp_path / 'kng.pt')
+    grad = ['--data', data, '--out', str(tmp_path / 'grad'), '--weights', wg, '--batch', '2',
+            '--n-radial', '4', '--mul', '2', '--hidden', '4', '--val-frac', '0.25', '--epochs',
+            '1', '--gradient']
+    assert train_main(grad) == 0
+    assert read_card(wg[:-3] + '.json')['config']['gradient'] is True
+    assert KineticNetFunctional(weights=wg, device='cpu').xctype == 'GGA'
+    # data made before the labels carried sigma is refused before any training
+    blob = torch.load(data, weights_only=False)
+    for smp in blob['samples']:
+        del smp['grad_rho_sq'], smp['proj_grad']
+    old = str(tmp_path / 'old.pt')
+    torch.save(blob, old)
+    with pytest.raises(SystemExit, match='grad_rho_sq'):
+        train_main(['--data', old] + grad[2:])
 
 
 def test_gradient_model_projected_derivative_finite_difference():

@@ -11,8 +11,9 @@ optimisation meets.  Stored on the quadrature grid (points with rho < --rho-min 
   scaled to max 1 (``proj``) and n_k = int rho f_k (``proj_norm``): perturbations that keep N,
   so mu drops out.  Pointwise derivative labels are unreliable near nuclei and in the
   Gaussian tails; these density-weighted projections are not;
-* ``sigma`` = |grad rho|^2 and ``proj_grad`` = grad rho . grad f_k, for Pauli models that read
-  the density gradient (their projected derivative has a term in grad f_k).
+* ``grad_rho_sq`` = |grad rho|^2 and ``proj_grad`` = grad rho . grad f_k, for Pauli models
+  that read the density gradient (their projected derivative has a term in grad f_k).  The
+  sample's ``sigma`` is the strength of its random potential.
 
 Example::
 
@@ -120,9 +121,9 @@ def labels(mol, dm, v_s, grids, rho_min):
         'rho': torch.tensor(rho[0][keep], dtype=torch.float64),
         'proj': torch.tensor(fk[0][keep], dtype=torch.float32),
         'proj_norm': torch.tensor(nk, dtype=torch.float64),
-        # for models that read |grad rho|^2: the test perturbation rho (f_k - n_k/N) moves
-        # sigma by 2 (sigma (f_k - n_k/N) + rho grad rho . grad f_k)
-        'sigma': torch.tensor(sigma[keep], dtype=torch.float64),
+        # for models that read |grad rho|^2 (= g): the test perturbation rho (f_k - n_k/N)
+        # moves g by 2 (g (f_k - n_k/N) + rho grad rho . grad f_k)
+        'grad_rho_sq': torch.tensor(sigma[keep], dtype=torch.float64),
         'proj_grad': torch.tensor(np.einsum('xg,xgk->gk', rho[1:4], fk[1:4])[keep],
                                   dtype=torch.float32),
         'nelec': nelec,

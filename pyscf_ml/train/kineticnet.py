@@ -45,11 +45,11 @@ def predict(model, s, with_deriv=True):
     rho = s['rho'].clone().requires_grad_(with_deriv)
     inputs, sigma = [rho], None
     if model.gradient:
-        if 'sigma' not in s:
+        if 'grad_rho_sq' not in s:
             raise ValueError('this KineticNet reads the density gradient, but the sample has '
-                             'no sigma/proj_grad: regenerate the data with this version of '
+                             'no grad_rho_sq/proj_grad: regenerate the data with this version of '
                              'python -m pyscf_ml.data ofdft / ofdft-path')
-        sigma = s['sigma'].clone().requires_grad_(with_deriv)
+        sigma = s['grad_rho_sq'].clone().requires_grad_(with_deriv)
         inputs.append(sigma)
     t = model(s['coords'], s['weights'], rho, s['pos'], s['z'], sigma=sigma)
     if not with_deriv:
@@ -148,7 +148,7 @@ def main(argv=None):
     p.add_argument('--hidden', type=int, default=24)
     p.add_argument('--gradient', action='store_true',
                    help='a new model that also reads the reduced density gradient (data must '
-                   'carry sigma and proj_grad)')
+                   'carry grad_rho_sq and proj_grad)')
     p.add_argument('--resume', action='store_true')
     p.add_argument('--init', help='start from these weights (fine-tuning) instead of random')
     args = p.parse_args(argv)
@@ -191,6 +191,14 @@ def main(argv=None):
         model.check_species([z for s in val for z in s['z']])
     except ValueError as err:
         raise SystemExit(f'validation data: {err}') from None
+    if model.gradient:   # fail now, not after the first epoch's validation
+        stale = sorted({f for f, b in zip(data_files + (val_files if args.val else []),
+                                           blobs + (val_blobs if args.val else []))
+                        if any('grad_rho_sq' not in s for s in b['samples'])})
+        if stale:
+            raise SystemExit(f'{stale}: made before the labels carried grad_rho_sq/proj_grad, '
+                             'which a --gradient model needs; regenerate them with the same '
+                             'command')
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     nstep = args.epochs * ((len(train) + args.batch - 1) // args.batch)
     ckpt_path = os.path.join(args.out, 'checkpoint.pt')
