@@ -11,6 +11,7 @@ from scipy.spatial.transform import Rotation
 from pyscf_ml import weights as weights_mod
 from pyscf_ml.modelcard import WeightFileError, read_card, sha256_of
 from pyscf_ml.ofdft import OFDFT
+from pyscf_ml.ofdft.kineticnet import S2_SCALE, KineticNet
 from pyscf_ml.ofdft.learned import KineticNetFunctional, load_model
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
@@ -223,7 +224,6 @@ def test_gradient_model_projected_derivative_finite_difference():
     sigma and proj_grad) equals the finite difference of T_P along the exact perturbation
     rho (1 + h f_k) (its gradient made from the test functions' own AO derivatives).'''
     from pyscf_ml.data.ofdft import PROJ_BASIS, _atom_basis_mol, labels
-    from pyscf_ml.ofdft.kineticnet import KineticNet
     from pyscf_ml.train.kineticnet import _to, predict
     mol = gto.M(atom='Li 0 0 0; H 0.2 0.1 1.6', basis='unc-6-31g', verbose=0)
     ks = dft.RKS(mol, xc='lda,vwn').run()
@@ -256,6 +256,57 @@ def test_gradient_model_projected_derivative_finite_difference():
         num = (4 * fd(1e-4) - fd(2e-4)) / 3
         assert abs(num - d[k].item()) <= 1e-6 * abs(num) + 1e-12
     assert abs(d[13].item()) > 1e-4          # the perturbations do move T_P
+    # ... and through the gradient input too: the density-only part alone misses the FD
+    rho_t = s['rho'].clone().requires_grad_()
+    e = net(s['coords'], s['weights'], rho_t, s['pos'], s['z'], sigma=s['grad_rho_sq'])
+    (g,) = torch.autograd.grad(e, rho_t)
+    f0_t = s['proj'] - (s['proj_norm'] / s['nelec'])[None, :]
+    assert (d - (g * s['rho']) @ f0_t).abs().max() > 1e-3 * d.abs().max()
     # the same model without its sigma input is refused, not silently evaluated
     with pytest.raises(ValueError, match='sigma'):
         net(s['coords'], s['weights'], s['rho'], s['pos'], s['z'])
+
+
+class _VonWeizsaeckerAsModel(torch.nn.Module):
+    '''T_vW = sum_g w |grad rho|^2 / (8 rho) with KineticNet's call signature: a model that
+    reads the gradient and whose projected derivative the data already know (``dvw``).'''
+    gradient = True
+
+    def forward(self, coords, weights, rho, pos, z, geometry=None, sigma=None):
+        return torch.sum(weights * sigma / (8 * rho))
+
+
+def test_projected_derivative_matches_the_labels_weak_form():
+    '''The trainer's projected derivative of a gradient-reading functional (autograd through
+    grad_rho_sq and proj_grad) equals the label code's own weak-form integral for T_vW, so the
+    model's d_k and the dpauli labels measure the same directional derivative.'''
+    from pyscf_ml.data.ofdft import labels
+    from pyscf_ml.train.kineticnet import _to, predict
+    mol = gto.M(atom='Li 0 0 0; H 0.2 0.1 1.6', basis='unc-6-31g', verbose=0)
+    ks = dft.RKS(mol, xc='lda,vwn').run()
+    grids = dft.gen_grid.Grids(mol)
+    grids.level = 1
+    grids.build(with_non0tab=False)
+    s = _to(labels(mol, ks.make_rdm1(), np.zeros(grids.weights.size), grids, rho_min=0.0),
+            torch.float64, 'cpu')
+    _, d = predict(_VonWeizsaeckerAsModel(), s)
+    # float32 proj / proj_grad: agreement to ~1e-7 of the largest component
+    assert (d - s['dvw']).abs().max() < 1e-5 * s['dvw'].abs().max()
+    assert s['dvw'].abs().max() > 0.1
+
+
+def test_gradient_model_invariance(lih_grid):
+    '''A model that reads |grad rho|^2 (a scalar per point) stays invariant.'''
+    coords, w, rho, pos, z = lih_grid
+    torch.manual_seed(2)
+    net = KineticNet(species=(1, 3), n_radial=6, mul=3, gradient=True).double()
+    # s^2 from 0.2 to 3 across the points (the size met in molecules)
+    s2 = 0.2 + torch.linspace(0, 2.8, rho.numel(), dtype=torch.float64)
+    sigma = S2_SCALE * rho**(8. / 3) * s2
+    with torch.no_grad():
+        e0 = net(coords, w, rho, pos, z, sigma=sigma).item()
+        rot = torch.as_tensor(Rotation.random(random_state=5).as_matrix())
+        e1 = net(coords @ rot.T + 1.3, w, rho, pos @ rot.T + 1.3, z, sigma=sigma).item()
+        assert abs(e1 - e0) / e0 < 1e-12
+        # a random head's log(1 + s^2) weight is small: measured 6e-5 relative
+        assert abs(net(coords, w, rho, pos, z, sigma=2 * sigma).item() - e0) / e0 > 1e-5

@@ -170,7 +170,9 @@ class KineticNet(nn.Module):
         local = [rho_c**(1. / 3), torch.log(rho_c + 1e-8) / 10]
         if self.gradient:
             # log1p keeps the tails' huge s^2 (exponential decay) from dominating the head;
-            # the floor on rho keeps s^2 finite where rho underflows
+            # the floor on rho keeps s^2 finite where rho underflows.  In float32 training,
+            # data cut at rho >= 1e-9 (the data CLIs' default --rho-min) keeps the backward's
+            # sigma / (rho^(8/3))^2 below ~1e27; a cut near 1e-12 would approach overflow
             s2 = sigma.clamp(min=0) / (S2_SCALE * rho.clamp(min=1e-12)**(8. / 3))
             local.append(torch.log1p(s2) / 5)
         x = torch.cat([x_read, torch.stack(local, dim=1)], dim=1)

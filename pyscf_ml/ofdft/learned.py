@@ -52,7 +52,7 @@ class KineticNetFunctional(KineticFunctional):
     @property
     def xctype(self):
         # a model that reads the density gradient needs (rho, grad rho) from the solver
-        return 'GGA' if getattr(self.model, 'gradient', False) else 'LDA'
+        return 'GGA' if self.model.gradient else 'LDA'
 
     def check_mol(self, mol):
         if mol.has_ecp():
@@ -87,8 +87,10 @@ class KineticNetFunctional(KineticFunctional):
         grads = torch.autograd.grad(e, inputs)
         # dE/drho_g = w_g * (partial derivative at r_g); points with w = 0 carry nothing
         wn = w.abs() > 1e-300
-        per_point = lambda g: torch.where(wn, g / torch.where(wn, w, torch.ones_like(w)),
-                                          torch.zeros_like(w)).detach().cpu().numpy()
+
+        def per_point(g):
+            return torch.where(wn, g / torch.where(wn, w, torch.ones_like(w)),
+                               torch.zeros_like(w)).detach().cpu().numpy()
         v = np.zeros_like(rho)
         if rho.ndim == 2:
             v[0] = per_point(grads[0])

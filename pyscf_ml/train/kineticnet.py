@@ -56,8 +56,9 @@ def predict(model, s, with_deriv=True):
         return t, None
     grads = torch.autograd.grad(t, inputs, create_graph=torch.is_grad_enabled())
     f = s['proj'] - (s['proj_norm'] / s['nelec'])[None, :]
-    # directional derivative along delta rho_k = rho f_k (N kept): d_k = sum_g dT/drho_g delta
-    # rho_gk (+ dT/dsigma_g delta sigma_gk, delta sigma_k = 2 (sigma f_k + rho grad rho.grad f_k))
+    # directional derivative along delta rho_k = rho (f_k - n_k/N) (N kept): d_k = sum_g
+    # dT/drho_g delta rho_gk (+ dT/dsigma_g delta sigma_gk, with delta sigma_k =
+    # 2 (sigma (f_k - n_k/N) + rho grad rho . grad f_k))
     d = (grads[0] * rho) @ f
     if model.gradient:
         gs = 2 * grads[1]
@@ -187,6 +188,8 @@ def main(argv=None):
         model = KineticNet(species=species, n_radial=args.n_radial, mul=args.mul,
                            hidden=args.hidden, gradient=args.gradient).to(device=device,
                                                                           dtype=dtype)
+    if args.gradient and not model.gradient:
+        raise SystemExit('--gradient makes a new model; --init here is a density-only one')
     try:   # an element only in the validation set would fail after a whole epoch
         model.check_species([z for s in val for z in s['z']])
     except ValueError as err:
@@ -212,7 +215,10 @@ def main(argv=None):
                     {k: v for k, v in ck['validation'].items() if k != 'files'} != same:
                 raise SystemExit(f'{ckpt_path} was validated on {ck["validation"]}, not '
                                  f'{validation}: best epochs would not compare; use a new --out')
-            model.load_state_dict(ck['model'])
+            try:
+                model.load_state_dict(ck['model'])
+            except RuntimeError as err:    # e.g. --gradient changed since the checkpoint
+                raise SystemExit(f'{ckpt_path} holds another kind of model: {err}') from None
             opt.load_state_dict(ck['opt'])
             start, best = ck['epoch'], ck['best']
             init_card = init_of_resumed_run(ck, init_card)
