@@ -20,7 +20,10 @@ of stages 11D, 12A and 13A were made with (from the repository root)::
         --notes $R/kineticnet_stage13/notes.txt --out pyscf_ml/weights/kineticnet.json
 
 ``--copy`` is the committed copy of the training run's output (kineticnet.pt and the trainer's
-kineticnet.json).  In the notes file, ``{previous_notes}`` stands for the previous card's notes.
+kineticnet.json).  A lineage that began from random weights after the previous shipped stage
+(stage 14B on) takes ``--new-lineage``: its ``training_stages`` are the ``--earlier`` ones only
+(the models that made its path data are named in its data commands and in the previous
+card).  In the notes file, ``{previous_notes}`` stands for the previous card's notes.
 '''
 import argparse
 import json
@@ -47,14 +50,17 @@ def main(argv=None):
     p.add_argument('--previous-stage', required=True, help="that card's stage name")
     p.add_argument('--earlier', action='append', default=[], metavar='CARD=STAGE',
                    help='an unshipped stage between the previous one and this (repeatable)')
+    p.add_argument('--new-lineage', action='store_true',
+                   help='the run descends from random weights, not from the previous card: '
+                   'list only the --earlier stages')
     p.add_argument('--notes', required=True, help='notes text file')
     p.add_argument('--out', required=True)
     args = p.parse_args(argv)
 
     prev = json.loads(subprocess.check_output(['git', 'show', args.previous]))
-    stages = list(prev.get('training_stages') or [])
-    if not stages or stages[-1]['sha256'] != prev['sha256']:   # older cards list it already
-        stages.append(lineage_entry(prev, args.previous_stage))
+    stages = [] if args.new_lineage else list(prev.get('training_stages') or [])
+    if not args.new_lineage and (not stages or stages[-1]['sha256'] != prev['sha256']):
+        stages.append(lineage_entry(prev, args.previous_stage))   # older cards list it already
     for item in args.earlier:
         card_path, name = item.rsplit('=', 1)
         with open(card_path) as f:
@@ -62,8 +68,9 @@ def main(argv=None):
 
     with open(os.path.join(args.copy, 'kineticnet.json')) as f:
         trainer_card = json.load(f)
-    if trainer_card['init']['sha256'] != stages[-1]['sha256']:
-        raise SystemExit(f'{args.stage} was not fine-tuned from stage {stages[-1]["stage"]}')
+    last = stages[-1] if stages else {'stage': None, 'sha256': None}
+    if (trainer_card.get('init') or {}).get('sha256') != last['sha256']:
+        raise SystemExit(f'{args.stage} was not fine-tuned from stage {last["stage"]}')
     with open(args.notes) as f:
         notes = f.read().strip().replace('{previous_notes}', prev['notes'])
     card_note = (f'trained with --weights {weights_option(trainer_card["command"])} and copied '

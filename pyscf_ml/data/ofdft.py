@@ -12,8 +12,9 @@ optimisation meets.  Stored on the quadrature grid (points with rho < --rho-min 
   so mu drops out.  Pointwise derivative labels are unreliable near nuclei and in the
   Gaussian tails; these density-weighted projections are not;
 * ``grad_rho_sq`` = |grad rho|^2 and ``proj_grad`` = grad rho . grad f_k, for Pauli models
-  that read the density gradient (their projected derivative has a term in grad f_k).  The
-  sample's ``sigma`` is the strength of its random potential.
+  that read the density gradient (their projected derivative has a term in grad f_k); they
+  make the files about 1.75x larger (``proj_grad`` is as large as ``proj``).  The sample's
+  ``sigma`` is the strength of its random potential.
 
 Example::
 
