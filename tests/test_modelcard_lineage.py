@@ -49,7 +49,7 @@ def _git_has(rev):
 @pytest.mark.skipif(not _git_has('596fe95'), reason='needs the git history (12A\'s card)')
 def test_shipped_kineticnet_card_is_composed_from_committed_files(tmp_path):
     '''The shipped card is what benchmarks/results/compose_kineticnet_card.py makes from the
-    committed copy of the training run and the previous shipped card (its docstring's 13A
+    committed copy of the training run and the previous shipped card (its docstring's 16B
     command), so the lineage in it is derivable, not hand-edited.'''
     compose = load_benchmark_script('results/compose_kineticnet_card')
     r = os.path.join(ROOT, 'benchmarks', 'results')
@@ -57,10 +57,12 @@ def test_shipped_kineticnet_card_is_composed_from_committed_files(tmp_path):
     cwd = os.getcwd()
     os.chdir(ROOT)        # the card names its copy relative to the repository root
     try:
-        compose.main(['--stage', '13A', '--copy', 'benchmarks/results/kineticnet_stage13/A',
-                      '--previous', '596fe95:pyscf_ml/weights/kineticnet.json',
-                      '--previous-stage', '12A',
-                      '--notes', os.path.join(r, 'kineticnet_stage13', 'notes.txt'),
+        compose.main(['--stage', '16B', '--copy', 'benchmarks/results/kineticnet_stage16/B',
+                      '--previous', '0df9632:pyscf_ml/weights/kineticnet.json',
+                      '--previous-stage', '13A', '--new-lineage',
+                      '--earlier', os.path.join(r, 'kineticnet_stage14/B/kineticnet.json=14B'),
+                      '--earlier', os.path.join(r, 'kineticnet_stage15/B/kineticnet.json=15B'),
+                      '--notes', os.path.join(r, 'kineticnet_stage16', 'notes.txt'),
                       '--out', out])
     finally:
         os.chdir(cwd)

@@ -3,7 +3,7 @@
 The trainer writes a card for its own run only.  The shipped card adds, in ``training_stages``
 (earliest first), every stage the run descends from: those of the previously shipped card,
 that card's own stage, and any unshipped stages in between (``--earlier``).  The shipped cards
-of stages 11D, 12A and 13A were made with (from the repository root)::
+of stages 11D, 12A, 13A and 16B were made with (from the repository root)::
 
     R=benchmarks/results
     python $R/compose_kineticnet_card.py --stage 11D --copy $R/kineticnet_stage11/D \\
@@ -18,6 +18,11 @@ of stages 11D, 12A and 13A were made with (from the repository root)::
     python $R/compose_kineticnet_card.py --stage 13A --copy $R/kineticnet_stage13/A \\
         --previous 596fe95:pyscf_ml/weights/kineticnet.json --previous-stage 12A \\
         --notes $R/kineticnet_stage13/notes.txt --out pyscf_ml/weights/kineticnet.json
+    python $R/compose_kineticnet_card.py --stage 16B --copy $R/kineticnet_stage16/B \\
+        --previous 0df9632:pyscf_ml/weights/kineticnet.json --previous-stage 13A --new-lineage \\
+        --earlier $R/kineticnet_stage14/B/kineticnet.json=14B \\
+        --earlier $R/kineticnet_stage15/B/kineticnet.json=15B \\
+        --notes $R/kineticnet_stage16/notes.txt --out pyscf_ml/weights/kineticnet.json
 
 ``--copy`` is the committed copy of the training run's output (kineticnet.pt and the trainer's
 kineticnet.json).  A lineage that began from random weights after the previous shipped stage
