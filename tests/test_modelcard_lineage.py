@@ -46,7 +46,7 @@ def _git_has(rev):
         return False
 
 
-@pytest.mark.skipif(not _git_has('596fe95'), reason='needs the git history (12A\'s card)')
+@pytest.mark.skipif(not _git_has('0df9632'), reason='needs the git history (13A\'s card)')
 def test_shipped_kineticnet_card_is_composed_from_committed_files(tmp_path):
     '''The shipped card is what benchmarks/results/compose_kineticnet_card.py makes from the
     committed copy of the training run and the previous shipped card (its docstring's 16B

@@ -4,11 +4,11 @@ Orbital-free DFT with the learned kinetic functional (KineticNet-style).
 
 T_s = T_vW + a non-negative Pauli term from an e3nn network on the quadrature grid, trained
 on RKS-LDA densities of H2, HeH+, H3+, LiH and the H4 chain under random external potentials,
-then on KS states along its own OF-DFT collapse of LiH and H4 (elements H, He, Li; basis
+then on KS states along the OF-DFT collapse of LiH and H4 (elements H, He, Li; basis
 unc-cc-pvdz; grid level 2).  OF-DFT is started from a superposition of atomic densities and
 compared with Kohn-Sham.  For two-electron systems the learned Pauli term must vanish; see
 benchmarks/results/ofdft.md for molecules with more electrons (the H4 chain within about
-7 kcal/mol of KS, LiH still collapsing by about 180 kcal/mol).
+5 kcal/mol of KS, LiH still collapsing by about 170 kcal/mol).
 '''
 from pyscf import dft, gto
 
