@@ -219,26 +219,35 @@ def test_data_and_train_cli(tmp_path):
         train_main(['--data', old] + grad[2:])
 
 
-def test_gradient_model_projected_derivative_finite_difference():
-    '''A model that reads |grad rho|^2: the trainer's projected derivative d_k (from the stored
-    sigma and proj_grad) equals the finite difference of T_P along the exact perturbation
-    rho (1 + h f_k) (its gradient made from the test functions' own AO derivatives).'''
-    from pyscf_ml.data.ofdft import PROJ_BASIS, _atom_basis_mol, labels
-    from pyscf_ml.train.kineticnet import _to, predict
+@pytest.fixture(scope='module')
+def lih_labels():
+    '''LiH KS density matrix, its grid and its sample dict as the trainer evaluates it.'''
+    from pyscf_ml.data.ofdft import labels
+    from pyscf_ml.train.kineticnet import _to
     mol = gto.M(atom='Li 0 0 0; H 0.2 0.1 1.6', basis='unc-6-31g', verbose=0)
-    ks = dft.RKS(mol, xc='lda,vwn').run()
+    dm = dft.RKS(mol, xc='lda,vwn').run().make_rdm1()
     grids = dft.gen_grid.Grids(mol)
     grids.level = 1
     grids.build(with_non0tab=False)
-    s = _to(labels(mol, ks.make_rdm1(), np.zeros(grids.weights.size), grids, rho_min=0.0),
-            torch.float64, 'cpu')     # as the trainer evaluates
+    s = _to(labels(mol, dm, np.zeros(grids.weights.size), grids, rho_min=0.0),
+            torch.float64, 'cpu')
+    return mol, dm, grids, s
+
+
+def test_gradient_model_projected_derivative_finite_difference(lih_labels):
+    '''A model that reads |grad rho|^2: the trainer's projected derivative d_k (from the stored
+    sigma and proj_grad) equals the finite difference of T_P along the exact perturbation
+    rho (1 + h f_k) (its gradient made from the test functions' own AO derivatives).'''
+    from pyscf_ml.data.ofdft import PROJ_BASIS, _atom_basis_mol
+    from pyscf_ml.train.kineticnet import predict
+    mol, dm, grids, s = lih_labels
     torch.manual_seed(1)
     net = KineticNet(species=(1, 3), n_radial=6, mul=3, gradient=True).double()
     _, d = predict(net, s)
     # exact perturbed density: the stored test functions and their gradients, same scaling
     ni = dft.numint.NumInt()
     ao = ni.eval_ao(mol, grids.coords, deriv=1)
-    rho = ni.eval_rho(mol, ao, ks.make_rdm1(), xctype='GGA')
+    rho = ni.eval_rho(mol, ao, dm, xctype='GGA')
     fk = ni.eval_ao(_atom_basis_mol(mol, PROJ_BASIS), grids.coords, deriv=1)
     fk /= np.abs(fk[0]).max(axis=0)
     assert np.allclose(fk[0], s['proj'].numpy(), atol=1e-6)
@@ -276,19 +285,12 @@ class _VonWeizsaeckerAsModel(torch.nn.Module):
         return torch.sum(weights * sigma / (8 * rho))
 
 
-def test_projected_derivative_matches_the_labels_weak_form():
+def test_projected_derivative_matches_the_labels_weak_form(lih_labels):
     '''The trainer's projected derivative of a gradient-reading functional (autograd through
     grad_rho_sq and proj_grad) equals the label code's own weak-form integral for T_vW, so the
     model's d_k and the dpauli labels measure the same directional derivative.'''
-    from pyscf_ml.data.ofdft import labels
-    from pyscf_ml.train.kineticnet import _to, predict
-    mol = gto.M(atom='Li 0 0 0; H 0.2 0.1 1.6', basis='unc-6-31g', verbose=0)
-    ks = dft.RKS(mol, xc='lda,vwn').run()
-    grids = dft.gen_grid.Grids(mol)
-    grids.level = 1
-    grids.build(with_non0tab=False)
-    s = _to(labels(mol, ks.make_rdm1(), np.zeros(grids.weights.size), grids, rho_min=0.0),
-            torch.float64, 'cpu')
+    from pyscf_ml.train.kineticnet import predict
+    s = lih_labels[3]
     _, d = predict(_VonWeizsaeckerAsModel(), s)
     # float32 proj / proj_grad: agreement to ~1e-7 of the largest component
     assert (d - s['dvw']).abs().max() < 1e-5 * s['dvw'].abs().max()
