@@ -60,11 +60,14 @@ class KineticNetFunctional(KineticFunctional):
             raise ValueError('KineticNet is all-electron: molecules with ECPs are not supported')
         self.model.check_species(mol.atom_charges())
 
+    def _tensor(self, x):
+        return torch.as_tensor(np.asarray(x), dtype=torch.float64, device=self.device)
+
     def _grid_tensors(self, grid):
         # keyed by the grid object itself (an id() could be reused after the grid is freed)
         # with the network's grid-atom geometry, made once per grid instead of per evaluation
         if self._cache is None or self._cache[0] is not grid:
-            t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float64, device=self.device)
+            t = self._tensor
             coords, pos = t(grid.coords), t(grid.mol.atom_coords())
             with torch.no_grad():
                 geometry = self.model.geometry(coords, pos)
@@ -76,7 +79,7 @@ class KineticNetFunctional(KineticFunctional):
         gga = self.xctype == 'GGA'
         rho0 = rho[0] if rho.ndim == 2 else rho
         coords, w, pos, z, geometry = self._grid_tensors(grid)
-        t = lambda x: torch.as_tensor(x, dtype=torch.float64, device=self.device)
+        t = self._tensor
         r = t(np.maximum(rho0, 0)).requires_grad_()
         inputs = [r]
         sigma = None
