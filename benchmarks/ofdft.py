@@ -140,8 +140,7 @@ def of_against_ks(mol, ks, kinetic, level):
     e = of.kernel()
     dt = time.perf_counter() - t0
     rho_ks = dft.numint.NumInt().get_rho(mol, ks.make_rdm1(), of.grids)
-    rho_of = of.rho[0] if of.rho.ndim == 2 else of.rho   # (4, ng) when a term is a GGA
-    drho = np.dot(of.grids.weights, np.abs(rho_of - rho_ks))
+    drho = np.dot(of.grids.weights, np.abs(of.rho - rho_ks))
     return (e - ks.e_tot) * KCAL, drho, of.converged, dt
 
 

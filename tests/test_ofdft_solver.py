@@ -158,7 +158,37 @@ def test_start_from_given_density_matches_guess_result():
     assert of.energy_tot(of.get_init_guess('hcore')) - e1 > 1e-3
     # the stored density is PySCF's density of the stored density matrix
     rho_pyscf = dft.numint.NumInt().get_rho(mol, of.make_rdm1(), of.grids)
-    assert np.allclose(of.rho[0] if of.rho.ndim == 2 else of.rho, rho_pyscf, atol=1e-10)
+    assert np.allclose(of.rho, rho_pyscf, atol=1e-10)
+
+
+@pytest.mark.parametrize('xc', ['lda,vwn', 'pbe'])
+def test_density_accessors(xc):
+    '''``of.rho`` is the density (ng,) whatever the XC type; ``make_rho(deriv=1)`` adds its
+    gradient, checked against PySCF's numint (GGA path: the solver's own AO values) and a
+    central finite difference of the density at displaced points (both paths).'''
+    mol = gto.M(atom='H 0 0 0; H 0 0 0.74', basis='unc-6-31g', verbose=0)
+    of = OFDFT(mol, kinetic='tf+1/9vw', xc=xc)
+    of.kernel()
+    assert of.converged
+    assert of.rho.shape == of.grids.weights.shape
+    rho1 = of.make_rho(deriv=1)
+    assert rho1.shape == (4, of.grids.weights.size)
+    assert np.allclose(rho1[0], of.rho, atol=1e-12)
+    ni = dft.numint.NumInt()
+    dm = of.make_rdm1()
+    ao = ni.eval_ao(mol, of.grids.coords, deriv=1)
+    assert np.allclose(rho1, ni.eval_rho(mol, ao, dm, xctype='GGA'), atol=1e-10)
+    # finite differences at points where the density is not tiny
+    pick = np.flatnonzero(of.rho > 1e-2)[::50]
+    h = 1e-5
+    for k in range(3):
+        step = np.zeros(3)
+        step[k] = h
+        rp = ni.eval_rho(mol, ni.eval_ao(mol, of.grids.coords[pick] + step), dm)
+        rm = ni.eval_rho(mol, ni.eval_ao(mol, of.grids.coords[pick] - step), dm)
+        assert np.allclose((rp - rm) / (2 * h), rho1[1 + k, pick], rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match='deriv'):
+        of.make_rho(deriv=2)
 
 
 def test_cartesian_basis_vw_equals_rks():

@@ -117,6 +117,17 @@ def _is_contracted(mol):
     return bool(np.any(mol._bas[:, gto.NPRIM_OF] > 1))
 
 
+def _rho_with_gradient_numint(mol, grids, dm):
+    '''(rho, grad rho) on the grid from PySCF's numint, block by block.'''
+    ni = dft.numint.NumInt()
+    rho = np.empty((4, grids.weights.size))
+    p0 = 0
+    for ao, mask, weight, _ in ni.block_loop(mol, grids, mol.nao, deriv=1):
+        rho[:, p0:p0 + weight.size] = ni.eval_rho(mol, ao, dm, mask, xctype='GGA')
+        p0 += weight.size
+    return rho
+
+
 class OFDFT(lib.StreamObject):
     '''Orbital-free DFT: minimise T[rho] + E_ne + J + E_xc over rho = N psi^2.
 
@@ -137,7 +148,9 @@ class OFDFT(lib.StreamObject):
         density_fit : bool or str (auxiliary basis) for the Hartree term.
 
     Results after :meth:`kernel`: ``e_tot``, ``converged``, ``scf_summary`` (energy breakdown),
-    ``psi`` (AO coefficients, int psi^2 = 1), ``make_rdm1()``, ``rho`` (density on ``grids``).
+    ``psi`` (AO coefficients, int psi^2 = 1), ``make_rdm1()``, ``rho`` (the density on
+    ``grids``, shape (ng,) whatever the functionals) and ``make_rho(deriv=1)`` (with its
+    gradient, (4, ng)).
     '''
     conv_tol = 1e-10
     conv_tol_grad = 1e-4
@@ -269,6 +282,24 @@ class OFDFT(lib.StreamObject):
         psi = self.psi if psi is None else psi
         return self.mol.nelectron / (psi @ self._ovlp @ psi) * np.outer(psi, psi)
 
+    def make_rho(self, psi=None, deriv=0):
+        '''The density N psi^2 on ``self.grids``: (ng,) for ``deriv=0``; (4, ng) = (rho,
+        d/dx, d/dy, d/dz) for ``deriv=1``.  ``psi`` defaults to the optimised one.'''
+        if deriv not in (0, 1):
+            raise ValueError(f'deriv must be 0 or 1; got {deriv!r}')
+        psi = self.psi if psi is None else psi
+        if psi is None:
+            raise RuntimeError('no density yet: run kernel() or pass psi')
+        if not self._built:
+            self.build()
+        if deriv == 1 and self._xctype != 'GGA':
+            # the solver's AO values carry no derivatives when every term is LDA
+            return _rho_with_gradient_numint(self.mol, self.grids, self.make_rdm1(psi))
+        rho = rho_on_grid(self, psi)
+        if deriv == 0 and rho.ndim == 2:
+            return rho[0]
+        return rho
+
     def energy_tot(self, psi=None):
         return self.energy_and_grad(self.psi if psi is None else psi)[0]
 
@@ -373,7 +404,7 @@ class OFDFT(lib.StreamObject):
         self.psi = a / np.sqrt(a @ self._ovlp @ a)
         self.e_tot = e_tot
         self.scf_summary = comps
-        self.rho = rho_on_grid(self, self.psi) if failure is None else None
+        self.rho = self.make_rho() if failure is None else None
         if not self.converged:
             text = (f'OFDFT did not converge after {self.niter} iterations '
                     f'(|g| = {gnorm:.3g}, {msg}); e_tot is not a converged energy')
