@@ -209,14 +209,32 @@ def test_data_and_train_cli(tmp_path):
     assert train_main(grad) == 0
     assert read_card(wg[:-3] + '.json')['config']['gradient'] is True
     assert KineticNetFunctional(weights=wg, device='cpu').xctype == 'GGA'
-    # data made before the labels carried sigma is refused before any training
-    blob = torch.load(data, weights_only=False)
-    for smp in blob['samples']:
-        del smp['grad_rho_sq'], smp['proj_grad']
-    old = str(tmp_path / 'old.pt')
-    torch.save(blob, old)
+    # data without the gradient labels (--no-gradient-labels, or made before they existed):
+    # the same samples otherwise, a smaller file
+    lean = str(tmp_path / 'lean.pt')
+    assert data_main(['--molecules', 'H2,LiH', '--n-per-mol', '2', '--basis', 'unc-6-31g',
+                      '--grid-level', '1', '--out', lean, '--no-gradient-labels']) == 0
+    lean_samples = torch.load(lean, weights_only=False)['samples']
+    assert len(lean_samples) == len(samples)
+    for a, b in zip(samples, lean_samples):
+        assert set(a) - set(b) == {'grad_rho_sq', 'proj_grad'} and set(b) <= set(a)
+        for k in b:
+            assert torch.equal(a[k], b[k]) if torch.is_tensor(b[k]) else a[k] == b[k]
+    assert os.path.getsize(lean) < 0.8 * os.path.getsize(data)
+    # a density-only model trains on it; a --gradient model is refused before any training
+    small = args[6:]    # the tiny network and batch of the runs above
+    assert train_main(['--data', lean, '--out', str(tmp_path / 'lean_run'), '--weights',
+                       str(tmp_path / 'lean_kn.pt'), '--epochs', '1'] + small) == 0
     with pytest.raises(SystemExit, match='grad_rho_sq'):
-        train_main(['--data', old] + grad[2:])
+        train_main(['--data', lean] + grad[2:])
+    # --gradient cannot continue a density-only model, nor resume into the other kind
+    with pytest.raises(SystemExit, match='density-only'):
+        train_main(['--data', data, '--out', str(tmp_path / 'g2'), '--weights',
+                    str(tmp_path / 'g2.pt'), '--init', w, '--gradient', '--epochs', '1',
+                    '--val-frac', '0.25'])
+    with pytest.raises(SystemExit, match='another kind of model'):
+        train_main(['--data', data, '--out', str(tmp_path / 'grad'), '--weights',
+                    str(tmp_path / 'g3.pt'), '--epochs', '2', '--resume'] + small)
 
 
 @pytest.fixture(scope='module')

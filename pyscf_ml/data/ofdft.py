@@ -13,8 +13,9 @@ optimisation meets.  Stored on the quadrature grid (points with rho < --rho-min 
   Gaussian tails; these density-weighted projections are not;
 * ``grad_rho_sq`` = |grad rho|^2 and ``proj_grad`` = grad rho . grad f_k, for Pauli models
   that read the density gradient (their projected derivative has a term in grad f_k); they
-  make the files about 1.75x larger (``proj_grad`` is as large as ``proj``).  The sample's
-  ``sigma`` is the strength of its random potential.
+  make the files about 1.75x larger (``proj_grad`` is as large as ``proj``);
+  ``--no-gradient-labels`` leaves them out (data for density-only models; everything else in
+  the file is unchanged).  The sample's ``sigma`` is the strength of its random potential.
 
 Example::
 
@@ -89,9 +90,10 @@ def ks_potential_on_grid(mol, dm, xc, coords, v_ext):
     return vnuc + v_ext + vxc + vh
 
 
-def labels(mol, dm, v_s, grids, rho_min):
+def labels(mol, dm, v_s, grids, rho_min, gradient_labels=True):
     '''Grid data and labels for density matrix ``dm``, the non-interacting ground state of
-    T + v_s (``v_s`` on ``grids``), i.e. a converged KS density with its KS potential.'''
+    T + v_s (``v_s`` on ``grids``), i.e. a converged KS density with its KS potential.
+    ``gradient_labels=False`` leaves out ``grad_rho_sq`` and ``proj_grad``.'''
     nelec = mol.nelectron
     coords, w = grids.coords, grids.weights
     ni = dft.numint.NumInt()
@@ -114,7 +116,7 @@ def labels(mol, dm, v_s, grids, rho_min):
     int_vw = (w * sigma / (8 * r)) @ f0 + np.einsum('g,xg,xgk->k', w / 4, rho[1:4], fk[1:4])
     d_pauli = -int_vs - int_vw
     keep = rho[0] > rho_min
-    return {
+    sample = {
         'z': torch.tensor(mol.atom_charges(), dtype=torch.long),
         'pos': torch.tensor(mol.atom_coords(), dtype=torch.float64),
         'coords': torch.tensor(coords[keep], dtype=torch.float64),
@@ -122,16 +124,18 @@ def labels(mol, dm, v_s, grids, rho_min):
         'rho': torch.tensor(rho[0][keep], dtype=torch.float64),
         'proj': torch.tensor(fk[0][keep], dtype=torch.float32),
         'proj_norm': torch.tensor(nk, dtype=torch.float64),
-        # for models that read |grad rho|^2 (= g): the test perturbation rho (f_k - n_k/N)
-        # moves g by 2 (g (f_k - n_k/N) + rho grad rho . grad f_k)
-        'grad_rho_sq': torch.tensor(sigma[keep], dtype=torch.float64),
-        'proj_grad': torch.tensor(np.einsum('xg,xgk->gk', rho[1:4], fk[1:4])[keep],
-                                  dtype=torch.float32),
         'nelec': nelec,
         'T_s': float(t_s), 'T_vw': float(t_vw), 'T_pauli': float(t_s - t_vw),
         'dpauli': torch.tensor(d_pauli, dtype=torch.float64),
         'dvw': torch.tensor(int_vw, dtype=torch.float64),
     }
+    if gradient_labels:
+        # for models that read |grad rho|^2 (= g): the test perturbation rho (f_k - n_k/N)
+        # moves g by 2 (g (f_k - n_k/N) + rho grad rho . grad f_k)
+        sample['grad_rho_sq'] = torch.tensor(sigma[keep], dtype=torch.float64)
+        sample['proj_grad'] = torch.tensor(np.einsum('xg,xgk->gk', rho[1:4], fk[1:4])[keep],
+                                           dtype=torch.float32)
+    return sample
 
 
 def ks_system(name, rng, args):
@@ -164,7 +168,7 @@ def one_sample(name, rng, args):
     grids = label_grids(mol, args.grid_level)
     dm = mf.make_rdm1()
     v_s = ks_potential_on_grid(mol, dm, args.xc, grids.coords, sy['v_rand_fn'](grids.coords))
-    s = labels(mol, dm, v_s, grids, args.rho_min)
+    s = labels(mol, dm, v_s, grids, args.rho_min, not args.no_gradient_labels)
     s.update(name=name, atom=sy['atom'], charge=sy['charge'], sigma=sy['sigma'],
              e_tot=float(mf.e_tot))
     return s
@@ -191,6 +195,9 @@ def add_system_arguments(p, molecules, n_per_mol, seed, rho_min):
     p.add_argument('--frac-unperturbed', type=float, default=0.1)
     p.add_argument('--grid-level', type=int, default=2)
     p.add_argument('--rho-min', type=float, default=rho_min)
+    p.add_argument('--no-gradient-labels', action='store_true',
+                   help='leave out grad_rho_sq/proj_grad (only --gradient models need them; '
+                   'files ~1.75x smaller)')
     p.add_argument('--out', required=True)
 
 

@@ -134,7 +134,7 @@ def path_samples(name, rng, args, kinetic):
         v_b = pot_on_grid @ b
         v_s = ks_data.ks_potential_on_grid(mol, dm_t, args.xc, grids.coords,
                                            v_rand_grid + v_b)
-        s = ks_data.labels(mol, dm_b, v_s, grids, args.rho_min)
+        s = ks_data.labels(mol, dm_b, v_s, grids, args.rho_min, not args.no_gradient_labels)
         s.update(name=name, atom=sy['atom'], charge=sy['charge'], sigma=sy['sigma'],
                  mix=float(t), inversion_drho=float(drho), of_converged=bool(of.converged),
                  e_of=float(of.e_tot), e_ks=float(mf.e_tot))
