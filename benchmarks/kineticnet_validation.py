@@ -13,9 +13,9 @@ import argparse
 
 import numpy as np
 import torch
-from weight_args import tag_file_pairs  # benchmarks/weight_args.py
+from weight_args import kineticnet_files, tag_file_pairs  # benchmarks/weight_args.py
 
-from pyscf_ml.ofdft.learned import load_model  # float64, checked against its model card
+from pyscf_ml.ofdft.learned import load_mean_model  # float64, each file checked against its card
 from pyscf_ml.train.kineticnet import evaluate, load_samples, summarize
 
 
@@ -31,7 +31,7 @@ def main(argv=None):
     samples = load_samples(args.data.split(','))[1]
     table = {}
     for tag, path in tag_file_pairs(args.weights):
-        model = load_model(path, device='cpu')
+        model = load_mean_model(kineticnet_files(path), device='cpu')
         rows = evaluate(model, samples, torch.float64, 'cpu', args.path_rel)
         table[tag] = (summarize(rows), float(np.mean([r[3] for r in rows])))
     first = next(iter(table.values()))[0]

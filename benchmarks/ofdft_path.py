@@ -23,7 +23,7 @@ import torch
 from ofdft import KCAL as HARTREE_TO_KCAL  # benchmarks/ofdft.py
 from ofdft import ks_reference, of_against_ks
 from pyscf import gto
-from weight_args import tag_file_pairs  # benchmarks/weight_args.py
+from weight_args import kineticnet_files, tag_file_pairs  # benchmarks/weight_args.py
 
 from pyscf_ml.ofdft.learned import KineticNetFunctional
 from pyscf_ml.train.kineticnet import predict
@@ -72,7 +72,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     models = {}
     for tag, path in tag_file_pairs(args.weights):
-        models[tag] = KineticNetFunctional(weights=path, device='cpu')
+        models[tag] = KineticNetFunctional(weights=kineticnet_files(path), device='cpu')
     samples = torch.load(args.data, map_location='cpu', weights_only=False)['samples']
     cmd = 'python benchmarks/ofdft_path.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
     lines = [f'Command: `{cmd}`', '',

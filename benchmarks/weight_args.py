@@ -14,3 +14,8 @@ def tag_file_pairs(specs):
         seen.add(tag)
         pairs.append((tag, path))
     return pairs
+
+
+def kineticnet_files(path):
+    '''FILE, or a list of files for ``A.pt+B.pt+...`` (the mean of those KineticNets).'''
+    return path.split('+') if '+' in path else path

@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 from pyscf_ml import weights as weights_mod
 from pyscf_ml.modelcard import WeightFileError, read_card, sha256_of
 from pyscf_ml.ofdft import OFDFT
-from pyscf_ml.ofdft.kineticnet import S2_SCALE, KineticNet
+from pyscf_ml.ofdft.kineticnet import S2_SCALE, KineticNet, KineticNetMean
 from pyscf_ml.ofdft.learned import KineticNetFunctional, load_model
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
@@ -129,6 +129,35 @@ def test_corrupt_weights_named(tmp_path):
         f.write(b'\x00\x01\x02')
     with pytest.raises(WeightFileError, match=str(dst)):
         KineticNetFunctional(weights=str(dst))
+
+
+def test_mean_of_weight_files(model, lih_grid, tmp_path):
+    '''A list of weight files gives the networks' mean: each file is checked against its own
+    card (a corrupt member is named), the mean is invariant like its members, and the mean of
+    a network with itself is that network.'''
+    coords, w, rho, pos, z = lih_grid
+    shipped = weights_mod.path('kineticnet.pt')
+    same = KineticNetFunctional(weights=[shipped, shipped], device='cpu').model
+    assert isinstance(same, KineticNetMean)
+    torch.manual_seed(1)
+    other = KineticNet(species=(1, 3), n_radial=6, mul=3).double()
+    mean = KineticNetMean([model, other])
+    with torch.no_grad():
+        e0 = model(coords, w, rho, pos, z).item()
+        assert abs(same(coords, w, rho, pos, z).item() - e0) < 1e-12 * e0
+        em = mean(coords, w, rho, pos, z).item()
+        assert abs(em - (e0 + other(coords, w, rho, pos, z).item()) / 2) < 1e-12 * em
+        rot = torch.as_tensor(Rotation.random(random_state=3).as_matrix())
+        er = mean(coords @ rot.T - 0.7, w, rho, pos @ rot.T - 0.7, z).item()
+        assert abs(er - em) / em < 1e-12
+    bad = tmp_path / 'kineticnet.pt'
+    shutil.copy(shipped, bad)
+    shutil.copy(weights_mod.path('kineticnet.json'), tmp_path / 'kineticnet.json')
+    with open(bad, 'r+b') as f:
+        f.seek(100)
+        f.write(b'\x00\x01\x02')
+    with pytest.raises(WeightFileError, match=str(bad)):
+        KineticNetFunctional(weights=[shipped, str(bad)])
 
 
 def test_model_card_fields():

@@ -178,3 +178,36 @@ class KineticNet(nn.Module):
         x = torch.cat([x_read, torch.stack(local, dim=1)], dim=1)
         f = nn.functional.softplus(self.head(x)[:, 0])
         return C_F * torch.sum(weights * rho_c**(5. / 3) * f)
+
+
+class KineticNetMean(nn.Module):
+    '''The mean Pauli energy of independently trained KineticNets, (1/M) sum_m T_P^(m).
+
+    A single network has spurious OF-DFT minima of its own (densities where it underestimates
+    T_P); the mean keeps only those that all members share.  Same interface as
+    :class:`KineticNet` (``geometry``, ``forward``, ``check_species``, ``gradient``), so the
+    OF-DFT glue and the trainer's ``predict`` take it unchanged.'''
+
+    def __init__(self, members):
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError('KineticNetMean needs at least two networks')
+        self.members = nn.ModuleList(members)
+        # a member that reads the density gradient needs sigma; the others ignore it
+        self.gradient = any(m.gradient for m in members)
+        self.species = tuple(sorted(set.intersection(*(set(m.species) for m in members))))
+
+    def check_species(self, z):
+        for m in self.members:
+            m.check_species(z)
+
+    def geometry(self, coords, pos):
+        return [m.geometry(coords, pos) for m in self.members]
+
+    def forward(self, coords, weights, rho, pos, z, geometry=None, sigma=None):
+        geometry = geometry if geometry is not None else [None] * len(self.members)
+        total = 0
+        for m, geo in zip(self.members, geometry):
+            total = total + m(coords, weights, rho, pos, z, geo,
+                              sigma=sigma if m.gradient else None)
+        return total / len(self.members)

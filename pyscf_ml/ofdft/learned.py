@@ -11,7 +11,7 @@ from pyscf_ml.device import resolve_device
 from pyscf_ml.e3nn_utils import float64_default, load_trained_state
 from pyscf_ml.modelcard import WeightFileError, read_card, verify_weights
 from pyscf_ml.ofdft.kinetic import KineticFunctional
-from pyscf_ml.ofdft.kineticnet import KineticNet
+from pyscf_ml.ofdft.kineticnet import KineticNet, KineticNetMean
 
 DEFAULT_WEIGHTS = 'kineticnet.pt'
 
@@ -38,15 +38,31 @@ def _load_model(weights, card, mtime, device):
     return model.double().to(device).eval()
 
 
+def load_mean_model(weights, device=None):
+    '''The mean of the KineticNets in the weight files ``weights`` (a list; each file checked
+    against its own card), or the one network when a single file or name is given.'''
+    if isinstance(weights, (str, os.PathLike)) or weights is None:
+        return load_model(weights, device=device)
+    if len(weights) == 1:
+        return load_model(weights[0], device=device)
+    return KineticNetMean([load_model(w, device=device) for w in weights])
+
+
 class KineticNetFunctional(KineticFunctional):
-    '''T_s = T_vW + T_Pauli^KineticNet.  ``model`` may be passed directly (e.g. in tests).'''
+    '''T_s = T_vW + T_Pauli^KineticNet.  ``weights`` is a file (default: the shipped one) or a
+    list of files, whose networks' mean Pauli energy is then used (:class:`KineticNetMean`);
+    ``model`` may be passed directly (e.g. in tests).'''
     vw_coeff = 1.0
     name = 'kineticnet'
 
     def __init__(self, weights=None, card=None, model=None, device=None):
         self.device = resolve_device(device)
-        self.model = (model.double().to(self.device).eval() if model is not None
-                      else load_model(weights, card, self.device))
+        if model is not None:
+            self.model = model.double().to(self.device).eval()
+        elif card is not None:
+            self.model = load_model(weights, card, self.device)
+        else:
+            self.model = load_mean_model(weights, self.device)
         self._cache = None
 
     @property
