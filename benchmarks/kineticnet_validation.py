@@ -23,7 +23,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data', required=True, help='sample file(s), comma separated')
-    p.add_argument('--weights', nargs='+', required=True, help='tag=weights.pt')
+    p.add_argument('--weights', nargs='+', required=True,
+                   help='TAG=weights.pt, or TAG=a.pt+b.pt+... for the mean of several networks')
     p.add_argument('--path-rel', type=float, default=0.05,
                    help='path-sample scaling of the score, as the trainer\'s --path-rel '
                         '(0.05: the value stages 3-7 trained with)')

@@ -290,7 +290,7 @@ def basis_error(level):
     same basis for two electrons, so its basis error is the AO basis error: H2 energies
     against the largest basis.  (b) For more electrons rho_KS is not a square: L1 error of
     the best psi^2 (psi = sqrt(rho_KS/N) fitted in the AO basis) and the vW energy of it.'''
-    from pyscf_ml.ofdft.solver import fit_psi, rho_on_grid
+    from pyscf_ml.ofdft.solver import fit_psi
     rows = []
     bases = ['unc-6-31g', 'unc-cc-pvdz', 'unc-cc-pvtz', 'unc-cc-pvqz']
     ref = None
@@ -313,7 +313,7 @@ def basis_error(level):
             of.grids.level = level
             of.build()
             a = fit_psi(of, ks.make_rdm1())
-            rho_fit = rho_on_grid(of, a)
+            rho_fit = of.make_rho(a)
             rho_ks = dft.numint.NumInt().get_rho(mol, ks.make_rdm1(), of.grids)
             l1 = np.dot(of.grids.weights, np.abs(rho_fit - rho_ks))
             rows.append((f'{name}: fit of N psi^2 to rho_KS', basis, mol.nao, '', '',

@@ -66,7 +66,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data', required=True, help='file from python -m pyscf_ml.data ofdft-path')
-    p.add_argument('--weights', nargs='+', required=True, help='tag=weights.pt')
+    p.add_argument('--weights', nargs='+', required=True,
+                   help='TAG=weights.pt, or TAG=a.pt+b.pt+... for the mean of several networks')
     p.add_argument('--out', help='write the tables to this markdown file')
     args = p.parse_args(argv)
     torch.set_num_threads(1)

@@ -17,5 +17,11 @@ def tag_file_pairs(specs):
 
 
 def kineticnet_files(path):
-    '''FILE, or a list of files for ``A.pt+B.pt+...`` (the mean of those KineticNets).'''
-    return path.split('+') if '+' in path else path
+    '''FILE, or a list of files for ``A.pt+B.pt+...`` (the mean of those KineticNets).  An
+    empty part is refused: the loader would read it as "the shipped weights".'''
+    if '+' not in path:
+        return path
+    parts = path.split('+')
+    if not all(parts):
+        raise SystemExit(f'--weights ...={path!r}: an empty file name between "+" signs')
+    return parts

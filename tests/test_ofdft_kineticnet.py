@@ -213,8 +213,9 @@ def test_data_and_train_cli(tmp_path):
             assert s['dpauli'].norm() > 0.2 * s['dvw'].norm()
     out = str(tmp_path / 'run')
     w = str(tmp_path / 'kn.pt')
-    args = ['--data', data, '--out', out, '--weights', w, '--batch', '2', '--n-radial', '4',
-            '--mul', '2', '--hidden', '4', '--val-frac', '0.25']
+    small = ['--batch', '2', '--n-radial', '4', '--mul', '2', '--hidden', '4', '--val-frac',
+             '0.25']    # a tiny network
+    args = ['--data', data, '--out', out, '--weights', w] + small
     assert train_main(args + ['--epochs', '1']) == 0
     assert os.path.exists(os.path.join(out, 'checkpoint.pt'))
     assert train_main(args + ['--epochs', '2', '--resume']) == 0
@@ -251,10 +252,9 @@ def test_data_and_train_cli(tmp_path):
             assert torch.equal(a[k], b[k]) if torch.is_tensor(b[k]) else a[k] == b[k]
     assert os.path.getsize(lean) < 0.8 * os.path.getsize(data)
     # a density-only model trains on it; a --gradient model is refused before any training
-    small = args[6:]    # the tiny network and batch of the runs above
     assert train_main(['--data', lean, '--out', str(tmp_path / 'lean_run'), '--weights',
                        str(tmp_path / 'lean_kn.pt'), '--epochs', '1'] + small) == 0
-    with pytest.raises(SystemExit, match='grad_rho_sq'):
+    with pytest.raises(SystemExit, match='no-gradient-labels'):
         train_main(['--data', lean] + grad[2:])
     # --gradient cannot continue a density-only model, nor resume into the other kind
     with pytest.raises(SystemExit, match='density-only'):

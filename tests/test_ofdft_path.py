@@ -88,6 +88,16 @@ def test_path_data_cli(tmp_path):
         assert s['mix'] in (0.5, 1.0)
         assert abs(float((s['weights'] * s['rho']).sum()) - s['nelec']) < 1e-2
     assert 'LiH #0: t=0.5' in open(out + '.log').read()
+    assert all('proj_grad' in s for s in blob['samples'])
+    # --no-gradient-labels: the same states without the gradient labels
+    lean = str(tmp_path / 'lean.pt')
+    assert ofdft_path.main(['--molecules', 'LiH', '--n-per-mol', '1', '--mix', '1',
+                            '--basis', 'unc-6-31g', '--grid-level', '1', '--out', lean,
+                            '--no-gradient-labels']) == 0
+    lean_samples = torch.load(lean, weights_only=False)['samples']
+    assert [s['T_pauli'] for s in lean_samples] == [s['T_pauli'] for s in blob['samples']
+                                                    if s['mix'] == 1.0]
+    assert not any('proj_grad' in s or 'grad_rho_sq' in s for s in lean_samples)
     # the trainer scales path samples' loss by (path_rel T_P / 10 mHa)^2 and reports them apart
     from pyscf_ml.modelcard import read_card
     from pyscf_ml.ofdft.kineticnet import KineticNet

@@ -184,7 +184,8 @@ class KineticNetMean(nn.Module):
     '''The mean Pauli energy of independently trained KineticNets, (1/M) sum_m T_P^(m).
 
     A single network has spurious OF-DFT minima of its own (densities where it underestimates
-    T_P); the mean keeps only those that all members share.  Same interface as
+    T_P); the mean is meant to damp those that the members do not share (stage 17 of
+    benchmarks/results/ofdft_path.md measures whether it does).  Same interface as
     :class:`KineticNet` (``geometry``, ``forward``, ``check_species``, ``gradient``), so the
     OF-DFT glue and the trainer's ``predict`` take it unchanged.'''
 
@@ -207,7 +208,7 @@ class KineticNetMean(nn.Module):
     def forward(self, coords, weights, rho, pos, z, geometry=None, sigma=None):
         geometry = geometry if geometry is not None else [None] * len(self.members)
         total = 0
-        for m, geo in zip(self.members, geometry):
+        for m, geo in zip(self.members, geometry, strict=True):
             total = total + m(coords, weights, rho, pos, z, geo,
                               sigma=sigma if m.gradient else None)
         return total / len(self.members)

@@ -43,6 +43,8 @@ def load_mean_model(weights, device=None):
     against its own card), or the one network when a single file or name is given.'''
     if isinstance(weights, (str, os.PathLike)) or weights is None:
         return load_model(weights, device=device)
+    if not weights:
+        raise ValueError('no weight files given for the mean of KineticNets')
     if len(weights) == 1:
         return load_model(weights[0], device=device)
     return KineticNetMean([load_model(w, device=device) for w in weights])
@@ -51,7 +53,8 @@ def load_mean_model(weights, device=None):
 class KineticNetFunctional(KineticFunctional):
     '''T_s = T_vW + T_Pauli^KineticNet.  ``weights`` is a file (default: the shipped one) or a
     list of files, whose networks' mean Pauli energy is then used (:class:`KineticNetMean`);
-    ``model`` may be passed directly (e.g. in tests).'''
+    ``model`` may be passed directly (e.g. in tests); it is converted in place to float64 on
+    ``device`` (so pass a copy of a model loaded for another device).'''
     vw_coeff = 1.0
     name = 'kineticnet'
 
@@ -60,6 +63,9 @@ class KineticNetFunctional(KineticFunctional):
         if model is not None:
             self.model = model.double().to(self.device).eval()
         elif card is not None:
+            if isinstance(weights, (list, tuple)):
+                raise ValueError('card= names the card of one weight file; with a list of '
+                                 'files each is checked against its own card (FILE.json)')
             self.model = load_model(weights, card, self.device)
         else:
             self.model = load_mean_model(weights, self.device)

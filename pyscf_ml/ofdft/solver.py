@@ -117,13 +117,14 @@ def _is_contracted(mol):
     return bool(np.any(mol._bas[:, gto.NPRIM_OF] > 1))
 
 
-def _rho_with_gradient_numint(mol, grids, dm):
+def _rho_with_gradient_numint(mol, grids, dm, max_memory):
     '''(rho, grad rho) on the grid from PySCF's numint, block by block.'''
     ni = dft.numint.NumInt()
     rho = np.empty((4, grids.weights.size))
     p0 = 0
-    for ao, mask, weight, _ in ni.block_loop(mol, grids, mol.nao, deriv=1):
-        rho[:, p0:p0 + weight.size] = ni.eval_rho(mol, ao, dm, mask, xctype='GGA')
+    for ao, mask, weight, _ in ni.block_loop(mol, grids, mol.nao, deriv=1,
+                                             max_memory=max_memory):
+        rho[:, p0:p0 + weight.size] = ni.eval_rho(mol, ao, dm, mask, xctype='GGA', hermi=1)
         p0 += weight.size
     return rho
 
@@ -284,7 +285,8 @@ class OFDFT(lib.StreamObject):
 
     def make_rho(self, psi=None, deriv=0):
         '''The density N psi^2 on ``self.grids``: (ng,) for ``deriv=0``; (4, ng) = (rho,
-        d/dx, d/dy, d/dz) for ``deriv=1``.  ``psi`` defaults to the optimised one.'''
+        d/dx, d/dy, d/dz) for ``deriv=1``.  ``psi`` defaults to the optimised one.  Values are on
+        the grid of the last ``build()`` (``kernel()`` builds): rebuild after changing grids.'''
         if deriv not in (0, 1):
             raise ValueError(f'deriv must be 0 or 1; got {deriv!r}')
         psi = self.psi if psi is None else psi
@@ -294,10 +296,11 @@ class OFDFT(lib.StreamObject):
             self.build()
         if deriv == 1 and self._xctype != 'GGA':
             # the solver's AO values carry no derivatives when every term is LDA
-            return _rho_with_gradient_numint(self.mol, self.grids, self.make_rdm1(psi))
+            return _rho_with_gradient_numint(self.mol, self.grids, self.make_rdm1(psi),
+                                             self.max_memory)
         rho = rho_on_grid(self, psi)
         if deriv == 0 and rho.ndim == 2:
-            return rho[0]
+            return rho[0].copy()    # not a view that keeps the gradient rows alive
         return rho
 
     def energy_tot(self, psi=None):

@@ -47,8 +47,8 @@ def predict(model, s, with_deriv=True):
     if model.gradient:
         if 'grad_rho_sq' not in s:
             raise ValueError('this KineticNet reads the density gradient, but the sample has '
-                             'no grad_rho_sq/proj_grad: regenerate the data with this version of '
-                             'python -m pyscf_ml.data ofdft / ofdft-path')
+                             'no grad_rho_sq/proj_grad (made before they existed, or with '
+                             '--no-gradient-labels): regenerate the data without that flag')
         sigma = s['grad_rho_sq'].clone().requires_grad_(with_deriv)
         inputs.append(sigma)
     t = model(s['coords'], s['weights'], rho, s['pos'], s['z'], sigma=sigma)
@@ -199,9 +199,9 @@ def main(argv=None):
                                            blobs + (val_blobs if args.val else []))
                         if any('grad_rho_sq' not in s for s in b['samples'])})
         if stale:
-            raise SystemExit(f'{stale}: made before the labels carried grad_rho_sq/proj_grad, '
-                             'which a --gradient model needs; regenerate them with the same '
-                             'command')
+            raise SystemExit(f'{stale}: no grad_rho_sq/proj_grad labels (made before they '
+                             'existed, or with --no-gradient-labels), which a --gradient model '
+                             'needs; regenerate them with the same command without that flag')
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     nstep = args.epochs * ((len(train) + args.batch - 1) // args.batch)
     ckpt_path = os.path.join(args.out, 'checkpoint.pt')
