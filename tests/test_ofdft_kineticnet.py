@@ -119,16 +119,21 @@ def test_weight_file_failures_are_named(tmp_path):
         load_model(str(w))
 
 
-def test_corrupt_weights_named(tmp_path):
-    src = weights_mod.path('kineticnet.pt')
+def _corrupt_copy_of_shipped(tmp_path):
+    '''The shipped weights and card copied to tmp_path, three bytes of the weights overwritten.'''
     dst = tmp_path / 'kineticnet.pt'
-    shutil.copy(src, dst)
+    shutil.copy(weights_mod.path('kineticnet.pt'), dst)
     shutil.copy(weights_mod.path('kineticnet.json'), tmp_path / 'kineticnet.json')
     with open(dst, 'r+b') as f:
         f.seek(100)
         f.write(b'\x00\x01\x02')
-    with pytest.raises(WeightFileError, match=str(dst)):
-        KineticNetFunctional(weights=str(dst))
+    return str(dst)
+
+
+def test_corrupt_weights_named(tmp_path):
+    dst = _corrupt_copy_of_shipped(tmp_path)
+    with pytest.raises(WeightFileError, match=dst):
+        KineticNetFunctional(weights=dst)
 
 
 def test_mean_of_weight_files(model, lih_grid, tmp_path):
@@ -150,14 +155,9 @@ def test_mean_of_weight_files(model, lih_grid, tmp_path):
         rot = torch.as_tensor(Rotation.random(random_state=3).as_matrix())
         er = mean(coords @ rot.T - 0.7, w, rho, pos @ rot.T - 0.7, z).item()
         assert abs(er - em) / em < 1e-12
-    bad = tmp_path / 'kineticnet.pt'
-    shutil.copy(shipped, bad)
-    shutil.copy(weights_mod.path('kineticnet.json'), tmp_path / 'kineticnet.json')
-    with open(bad, 'r+b') as f:
-        f.seek(100)
-        f.write(b'\x00\x01\x02')
-    with pytest.raises(WeightFileError, match=str(bad)):
-        KineticNetFunctional(weights=[shipped, str(bad)])
+    bad = _corrupt_copy_of_shipped(tmp_path)
+    with pytest.raises(WeightFileError, match=bad):
+        KineticNetFunctional(weights=[shipped, bad])
 
 
 def test_model_card_fields():
