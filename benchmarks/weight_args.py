@@ -18,7 +18,8 @@ def tag_file_pairs(specs):
 
 def kineticnet_files(path):
     '''FILE, or a list of files for ``A.pt+B.pt+...`` (the mean of those KineticNets).  An
-    empty part is refused: the loader would read it as "the shipped weights".'''
+    empty part is refused: the loader would read it as "the shipped weights".  A path that
+    itself contains '+' cannot be given here.'''
     if '+' not in path:
         return path
     parts = path.split('+')

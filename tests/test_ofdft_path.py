@@ -95,6 +95,7 @@ def test_path_data_cli(tmp_path):
                             '--basis', 'unc-6-31g', '--grid-level', '1', '--out', lean,
                             '--no-gradient-labels']) == 0
     lean_samples = torch.load(lean, weights_only=False)['samples']
+    assert lean_samples
     assert [s['T_pauli'] for s in lean_samples] == [s['T_pauli'] for s in blob['samples']
                                                     if s['mix'] == 1.0]
     assert not any('proj_grad' in s or 'grad_rho_sq' in s for s in lean_samples)

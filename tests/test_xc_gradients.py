@@ -71,10 +71,9 @@ def test_density_fitted_gradient(spin):
 def test_nra_gradient(spin):
     '''Moving grids (PySCF's default level 3): the omitted grid response is the only error
     (PySCF's own meta-GGA gradient without grid response is off by 3.9e-4 Ha/bohr for NH2 at
-    grid level 3).  Its size depends on the weights and is not monotonic in the grid level: with
-    the current nn-nra, NH2 measured 7.2e-5 at level 3, 3.2e-5 at level 4 (2026-11-25) and
-    1.2e-4 at level 5, where this test ran before (2.8 min of CI; level 3 takes ~20 s).  The
-    exact part is checked to 1e-6 on a frozen grid below.'''
+    grid level 3).  Its size depends on the weights: with the shipped nn-nra, NH2 measured
+    7.2e-5 at level 3 and 3.2e-5 at level 4 (2026-11-25; this test ran at level 5 before, 2.8
+    min of CI against ~25 s now).  The exact part is checked to 1e-6 on a frozen grid below.'''
     molecule = hf_molecule if spin == 0 else nh2_molecule
     analytic, fd = _energy_and_fd(molecule, 'nn-nra', spin, (1, 2), 3, False)
     assert abs(analytic - fd) < 2e-4

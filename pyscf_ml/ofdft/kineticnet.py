@@ -207,8 +207,10 @@ class KineticNetMean(nn.Module):
 
     def forward(self, coords, weights, rho, pos, z, geometry=None, sigma=None):
         geometry = geometry if geometry is not None else [None] * len(self.members)
+        if len(geometry) != len(self.members):
+            raise ValueError(f'{len(geometry)} geometries for {len(self.members)} networks')
         total = 0
-        for m, geo in zip(self.members, geometry, strict=True):
+        for m, geo in zip(self.members, geometry):
             total = total + m(coords, weights, rho, pos, z, geo,
                               sigma=sigma if m.gradient else None)
         return total / len(self.members)

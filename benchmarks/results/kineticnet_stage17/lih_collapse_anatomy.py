@@ -1,9 +1,10 @@
-'''Where the shipped KineticNet's LiH collapse goes (stage 17 write-up): OF-DFT from SAD at LiH
+'''Where 16B's LiH collapse goes (stage 17 write-up): OF-DFT from SAD at LiH
 1.45 Angstrom against RKS-LDA (unc-cc-pvdz, grid level 2); electrons within spheres around each
 nucleus; energy components at the OF minimum and at the KS density (psi = sqrt(rho_KS / N)
 fitted in the AO basis, so not exactly rho_KS).
 
-    python benchmarks/results/kineticnet_stage17/lih_collapse_anatomy.py
+    python benchmarks/results/kineticnet_stage17/lih_collapse_anatomy.py \
+        > benchmarks/results/kineticnet_stage17/lih_collapse_anatomy.txt
 '''
 import warnings
 
@@ -11,9 +12,11 @@ import numpy as np
 from pyscf import dft, gto
 
 from pyscf_ml.ofdft import OFDFT
+from pyscf_ml.ofdft.learned import KineticNetFunctional
 from pyscf_ml.ofdft.solver import fit_psi
 
 KCAL = 627.509474
+WEIGHTS_16B = 'benchmarks/results/kineticnet_stage16/B/kineticnet.pt'   # shipped since c1573bf
 
 
 def electrons_within(grids, rho, centre, radii):
@@ -27,13 +30,14 @@ def main():
     ks.grids.level = 2
     ks.conv_tol = 1e-10
     ks.kernel()
-    of = OFDFT(mol, kinetic='kineticnet', xc='lda,vwn')
+    of = OFDFT(mol, kinetic=KineticNetFunctional(weights=WEIGHTS_16B), xc='lda,vwn')
     of.grids.level = 2
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         of.kernel()
     print(f'E_OF - E_KS = {(of.e_tot - ks.e_tot) * KCAL:.1f} kcal/mol, converged {of.converged}')
     rho_ks = dft.numint.NumInt().get_rho(mol, ks.make_rdm1(), of.grids)
+    # Li-H is 2.74 bohr: spheres around Li beyond ~1.7 bohr reach into H's region
     for atom, radii in ((0, (0.3, 0.6, 1.0, 1.5, 2.0, 3.0)), (1, (0.5, 1.0, 1.5))):
         n_ks = electrons_within(of.grids, rho_ks, mol.atom_coord(atom), radii)
         n_of = electrons_within(of.grids, of.rho, mol.atom_coord(atom), radii)
