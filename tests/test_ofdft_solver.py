@@ -164,8 +164,8 @@ def test_start_from_given_density_matches_guess_result():
 @pytest.mark.parametrize('xc', ['lda,vwn', 'pbe'])
 def test_density_accessors(xc):
     '''``of.rho`` is the density (ng,) whatever the XC type; ``make_rho(deriv=1)`` adds its
-    gradient, checked against PySCF's numint (GGA path: the solver's own AO values) and a
-    central finite difference of the density at displaced points (both paths).'''
+    gradient, checked against PySCF's numint and a central finite difference of the density at
+    displaced points (LDA: AO derivatives made for the call; GGA: the solver's own).'''
     mol = gto.M(atom='H 0 0 0; H 0 0 0.74', basis='unc-6-31g', verbose=0)
     of = OFDFT(mol, kinetic='tf+1/9vw', xc=xc)
     of.kernel()

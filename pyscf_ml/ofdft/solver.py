@@ -117,18 +117,6 @@ def _is_contracted(mol):
     return bool(np.any(mol._bas[:, gto.NPRIM_OF] > 1))
 
 
-def _rho_with_gradient_numint(mol, grids, dm, max_memory):
-    '''(rho, grad rho) on the grid from PySCF's numint, block by block.'''
-    ni = dft.numint.NumInt()
-    rho = np.empty((4, grids.weights.size))
-    p0 = 0
-    for ao, mask, weight, _ in ni.block_loop(mol, grids, mol.nao, deriv=1,
-                                             max_memory=max_memory):
-        rho[:, p0:p0 + weight.size] = ni.eval_rho(mol, ao, dm, mask, xctype='GGA', hermi=1)
-        p0 += weight.size
-    return rho
-
-
 class OFDFT(lib.StreamObject):
     '''Orbital-free DFT: minimise T[rho] + E_ne + J + E_xc over rho = N psi^2.
 
@@ -295,9 +283,11 @@ class OFDFT(lib.StreamObject):
         if not self._built:
             self.build()
         if deriv == 1 and self._xctype != 'GGA':
-            # the solver's AO values carry no derivatives when every term is LDA
-            return _rho_with_gradient_numint(self.mol, self.grids, self.make_rdm1(psi),
-                                             self.max_memory)
+            # the solver's AO values carry no derivatives when every term is LDA: the same
+            # rank-one formula on AO values with derivatives, made for this call only
+            ao1 = SparseAOGrid(self.mol, self.grids.coords, 1, self.max_memory,
+                               logger.new_logger(self))
+            return rho_on_grid(self, psi, psi=ao1.values(psi))
         rho = rho_on_grid(self, psi)
         if deriv == 0 and rho.ndim == 2:
             return rho[0].copy()    # not a view that keeps the gradient rows alive
