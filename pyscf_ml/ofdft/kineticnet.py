@@ -196,7 +196,6 @@ class KineticNetMean(nn.Module):
         self.members = nn.ModuleList(members)
         # a member that reads the density gradient needs sigma; the others ignore it
         self.gradient = any(m.gradient for m in members)
-        self.species = tuple(sorted(set.intersection(*(set(m.species) for m in members))))
 
     def check_species(self, z):
         for m in self.members:
