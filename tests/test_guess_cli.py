@@ -96,6 +96,39 @@ def test_g2_molecules_for_the_transferable_model(tmp_path):
     assert all(sorted(s['Z'].tolist()) == [6, 6, 7, 7] for s in samples)
 
 
+def test_ase_molecules_for_the_transferable_model():
+    pytest.importorskip('ase')
+    from pyscf_ml.data import ase_extra, g2
+    names = data_cli._names('ase-hcno')
+    assert len(names) == 9 and len(set(names)) == 9
+    formula = lambda atom: tuple(sorted(gto.M(atom=atom, verbose=0).elements))  # noqa: E731
+    # new chemistry only: no formula of a built-in molecule (held-out formamide, the
+    # per-molecule models' uracil, ...) or of any closed-shell H/C/N/O molecule of G2/97
+    known = {formula(a) for a in data_cli.GEOMETRIES.values()}
+    known |= {tuple(sorted(g2.composition_order(n))) for n in g2.molecule_names('all')}
+    seen = set()
+    for n in names:
+        atom = data_cli.geometry(n)
+        f = formula(atom)
+        assert f not in known and f not in seen, n
+        seen.add(f)
+        mol = gto.M(atom=atom, basis='def2-svp', verbose=0)   # builds: closed shell
+        assert set(mol.elements) <= {'H', 'C', 'N', 'O'} and mol.natm >= 10
+        x = mol.atom_coords(unit='Angstrom')
+        d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+        d = (d + np.eye(mol.natm) * 1e9).min(axis=1)
+        assert np.all((d > 0.9) & (d < 1.6)), (n, d)
+    # a monomer is one molecule: every atom within 1.6 A of another (the graph is connected)
+    x = gto.M(atom=data_cli.geometry('ase:thymine'), verbose=0).atom_coords(unit='Angstrom')
+    bonded = np.linalg.norm(x[:, None] - x[None], axis=-1) < 1.6
+    reach = np.linalg.matrix_power(bonded.astype(int), len(x)) > 0
+    assert reach.all()
+    for bad in ('ase:formamide', 'ase:uracil', 'ase:no-such'):
+        with pytest.raises(ValueError, match='not one of the ase molecules'):
+            data_cli.geometry(bad)
+    assert ase_extra.NAMES == sorted(ase_extra.S22_MONOMERS) + sorted(ase_extra.EXTRA_MOLECULES)
+
+
 def test_train_resume_and_serve(h2_data, tmp_path):
     run = str(tmp_path / 'run')
     w = str(tmp_path / 'phisnet_h2.pt')

@@ -77,6 +77,7 @@ GEOMETRIES = {
                     H 0.18 -2.05 0''',
 }
 G2_PREFIX = 'g2:'
+ASE_PREFIX = 'ase:'
 # Named sets for the transferable model: small H/C/N/O molecules, molecules held out (test),
 # G2/97 molecules for training, and whole molecules for validation.
 SETS = {
@@ -98,6 +99,11 @@ SETS = {
     # Whole molecules for model selection (an amine, a ketone, an ether, an aromatic ring),
     # never trained on: the transferable model is chosen for molecules it has not seen.
     'g2-hcno-val': [G2_PREFIX + n for n in ('C2H6NH', 'CH3COCH3', 'CH3OCH3', 'C4H4O')],
+    # Larger rings and amides/amines than G2/97 has, for the transferable model: S22 monomers
+    # and two of ase's extra molecules (``pyscf_ml.data.ase_extra``, needs ase).
+    'ase-hcno': [ASE_PREFIX + n for n in (
+        '2-pyridoxine', '2-aminopyridine', 'adenine', 'thymine', 'pyrazine', 'indole', 'phenol',
+        'benzonitrile', 'p-phenylenediamine')],
 }
 BASIS = 'def2-svp'
 SAVE_EVERY_S = 60.0    # a killed run loses about this much work, plus one sample
@@ -192,7 +198,8 @@ def build_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--molecule', required=True,
                    help='comma-separated names or a set (%s); names: %s, or g2:<name> '
-                   'for a closed-shell H/C/N/O molecule of G2/97 (needs ase)'
+                   'for a closed-shell H/C/N/O molecule of G2/97, or ase:<name> for the '
+                   'S22 monomers and extra molecules of pyscf_ml.data.ase_extra (both need ase)'
                    % (', '.join(SETS), ', '.join(sorted(GEOMETRIES))))
     p.add_argument('--n-conf', type=int, default=100, help='conformers per molecule')
     p.add_argument('--n-val', type=int, default=0, help='of which validation (model selection)')
@@ -206,8 +213,12 @@ def build_parser():
 
 
 def geometry(name):
-    '''Starting structure (Angstrom) of a built-in molecule or of ``g2:<ase G2/97 name>``.
+    '''Starting structure (Angstrom) of a built-in molecule, of ``g2:<ase G2/97 name>`` or of
+    ``ase:<name>`` (``pyscf_ml.data.ase_extra.NAMES``).
     Raises ValueError for an unknown or unsupported name.'''
+    if name.startswith(ASE_PREFIX):
+        from pyscf_ml.data import ase_extra
+        return ase_extra.atom_string(name[len(ASE_PREFIX):])
     if not name.startswith(G2_PREFIX):
         if name not in GEOMETRIES:
             raise ValueError(f'unknown molecule {name!r}; known: {sorted(GEOMETRIES)} and '
