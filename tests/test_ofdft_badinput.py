@@ -112,3 +112,66 @@ def test_nan_from_the_learned_functional_warns(h2):
     with pytest.warns(OFDFTWarning, match='non-finite'):
         e = of.kernel()
     assert of.converged is False and np.isnan(e)
+
+
+def test_failure_midway_keeps_the_last_iterate(h2):
+    '''A functional that turns NaN after some iterations: converged=False, e_tot nan, and psi
+    is the last accepted point of the minimisation, not the starting guess.'''
+    class LateNaN(kinetic.ThomasFermi):
+        name = 'late-nan'
+        vw_coeff = 1 / 9
+        calls = 0
+
+        def energy_and_potential(self, rho, grid):
+            LateNaN.calls += 1
+            e, v = super().energy_and_potential(rho, grid)
+            return (np.nan, v) if LateNaN.calls > 6 else (e, v)
+    of = OFDFT(h2, kinetic=LateNaN())
+    with pytest.warns(OFDFTWarning, match='non-finite'):
+        e = of.kernel()
+    assert of.converged is False and np.isnan(e) and of.niter >= 1
+    start = of.get_init_guess()
+    start = start / np.sqrt(start @ of._ovlp @ start)
+    assert min(np.abs(of.psi - start).max(), np.abs(of.psi + start).max()) > 1e-6
+    # the reported psi is a point the optimiser accepted: lower in energy than the start
+    ref = OFDFT(h2, kinetic='tf+1/9vw')
+    assert ref.energy_tot(of.psi) < ref.energy_tot(start) - 1e-8
+
+
+def test_settings_changed_after_kernel_are_picked_up(h2):
+    '''energy_tot and make_rho after changing xc (or kinetic) without kernel(): rebuilt, the
+    same numbers as a fresh object.'''
+    of = OFDFT(h2, kinetic='tf+1/9vw', xc='lda,vwn')
+    of.kernel()
+    psi = of.psi
+    of.xc = 'pbe'
+    fresh = OFDFT(h2, kinetic='tf+1/9vw', xc='pbe')
+    assert abs(of.energy_tot(psi) - fresh.energy_tot(psi)) < 1e-12
+    of.kinetic = 'vw'
+    fresh.kinetic = 'vw'
+    assert abs(of.energy_tot(psi) - fresh.energy_tot(psi)) < 1e-12
+    assert of.make_rho(psi, deriv=1).shape == (4, of.grids.weights.size)
+
+
+def test_density_fit_flag_values(h2):
+    '''Any true non-name value means PySCF's default auxiliary basis, as True does.'''
+    ref = OFDFT(h2, kinetic='vw')
+    ref.density_fit = True
+    e_ref = ref.kernel()
+    for flag in (1, np.True_):
+        of = OFDFT(h2, kinetic='vw')
+        of.density_fit = flag
+        assert abs(of.kernel() - e_ref) < 1e-10
+
+
+def test_atom_guess(h2):
+    '''init_guess='atom' (PySCF's SAD) starts elsewhere and reaches the same vW minimum.'''
+    e = {}
+    for key in ('minao', 'atom', 'hcore'):
+        of = OFDFT(h2, kinetic='vw')
+        of.init_guess = key
+        e[key] = of.kernel()
+        assert of.converged
+    assert abs(e['atom'] - e['minao']) < 1e-8 and abs(e['hcore'] - e['minao']) < 1e-8
+    with pytest.raises(ValueError, match='"atom"'):
+        OFDFT(h2, kinetic='vw').get_init_guess('sap')

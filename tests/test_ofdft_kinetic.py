@@ -125,3 +125,33 @@ def test_user_plugin_functional():
     e1 = OFDFT(mol, kinetic=DoubleTF()).kernel()
     e2 = OFDFT(mol, kinetic='2tf+vw').kernel()
     assert abs(e1 - e2) < 1e-9
+
+
+def test_lda_plugin_with_gga_xc():
+    '''A plug-in with xctype 'LDA' gets rho as (ng,) even when the XC functional is a GGA
+    (the solver's own rho is then (4, ng)); its energy and total gradient are right there.'''
+    class PlainTF(kinetic.KineticFunctional):
+        name = 'plain-tf'
+        xctype = 'LDA'
+
+        def energy_and_potential(self, rho, grid):
+            assert rho.ndim == 1          # written for (ng,) only, like the docs promise
+            r = np.maximum(rho, 0)
+            return kinetic.C_F * np.dot(grid.weights, r**(5 / 3)), 5 / 3 * kinetic.C_F * r**(2 / 3)
+    mol = gto.M(atom='Li 0 0 0; H 0 0 1.6', basis='unc-6-31g', verbose=0)
+    ref = OFDFT(mol, kinetic='tf', xc='pbe')
+    ref.grids.level = 1
+    of = OFDFT(mol, kinetic=PlainTF(), xc='pbe')
+    of.grids = ref.grids
+    ref.build()
+    a = ref.get_init_guess()
+    e_ref, g_ref, _ = ref.energy_and_grad(a)
+    e, g, _ = of.energy_and_grad(a)
+    assert abs(e - e_ref) < 1e-12 and np.abs(g - g_ref).max() < 1e-10
+
+    class WrongShape(PlainTF):
+        def energy_and_potential(self, rho, grid):
+            e, v = super().energy_and_potential(rho, grid)
+            return e, v[None]
+    with pytest.raises(TypeError, match='returned a potential of shape'):
+        OFDFT(mol, kinetic=WrongShape(), xc='pbe').kernel()

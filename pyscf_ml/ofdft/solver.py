@@ -80,9 +80,7 @@ def energy_and_grad(of, a):
 
     psi = psi_on_grid(of, a)
     rho = rho_on_grid(of, a, psi, s)
-    grid = of._grid_data
-    e_tg, vt = (of._kin.energy_and_potential(rho, grid) if of._kin.has_grid_part
-                else (0.0, np.zeros_like(rho)))
+    e_tg, vt = _kinetic_grid_part(of, rho)
     rho_xc = rho if of._xc_type == 'GGA' else (rho[0] if rho.ndim == 2 else rho)
     exc, vxc = of._numint.eval_xc_eff(of.xc, rho_xc, deriv=1, xctype=of._xc_type)[:2]
     rho0 = rho[0] if rho.ndim == 2 else rho
@@ -102,6 +100,28 @@ def energy_and_grad(of, a):
     comps = {k: float(v) for k, v in comps.items()}
     e_tot = e_vw + e_tg + e_ne + e_j + e_xc + comps['nuc_nuc']
     return float(e_tot), grad, comps
+
+
+def _kinetic_grid_part(of, rho):
+    '''The kinetic functional's grid part, given rho in the shape its own ``xctype`` names
+    ((ng,) for LDA even when a GGA XC functional makes the solver's rho (4, ng)); the
+    potential comes back shaped like the solver's rho.'''
+    kin = of._kin
+    if not kin.has_grid_part:
+        return 0.0, np.zeros_like(rho)
+    lda_part = kin.xctype == 'LDA' and rho.ndim == 2
+    rho_in = rho[0] if lda_part else rho
+    e, v = kin.energy_and_potential(rho_in, of._grid_data)
+    v = np.asarray(v, dtype=float)
+    if v.shape != rho_in.shape:
+        # a plug-in's bug, not a failed minimisation: not turned into converged=False
+        raise TypeError(f'kinetic functional {kin!r} (xctype {kin.xctype}) returned a '
+                        f'potential of shape {v.shape} for rho of shape {rho_in.shape}')
+    if lda_part:
+        v_full = np.zeros_like(rho)
+        v_full[0] = v
+        v = v_full
+    return e, v
 
 
 def fit_psi(of, dm):
@@ -133,7 +153,8 @@ class OFDFT(lib.StreamObject):
             optimisation coordinates at convergence.
         max_cycle : int
             maximum number of L-BFGS iterations.
-        init_guess : 'minao' (superposition of atomic densities) or 'hcore'.
+        init_guess : 'minao' (PySCF's MINAO superposition of atomic densities), 'atom'
+            (superposed spherically averaged atomic HF densities, PySCF's 'atom') or 'hcore'.
         density_fit : bool or str (auxiliary basis) for the Hartree term.
 
     Results after :meth:`kernel`: ``e_tot``, ``converged``, ``scf_summary`` (energy breakdown),
@@ -243,11 +264,22 @@ class OFDFT(lib.StreamObject):
         self._jmf.verbose = 0
         self._df = None
         if self.density_fit:
-            self._df = ScreenedDFJ(mol, None if self.density_fit is True else self.density_fit,
-                                   max_memory=self.max_memory, log=log)
+            auxbasis = (self.density_fit if isinstance(self.density_fit, (str, dict))
+                        else None)   # True, 1, np.True_: PySCF's default auxiliary basis
+            self._df = ScreenedDFJ(mol, auxbasis, max_memory=self.max_memory, log=log)
         self._aogrid = None
-        self._built = True
+        self._built = self._settings()
         return self
+
+    def _settings(self):
+        '''What build() depends on: energy_tot/make_rho rebuild when any of it changed.'''
+        kin = self.kinetic if isinstance(self.kinetic, str) else id(self.kinetic)
+        return (id(self.mol), kin, self.xc, repr(self.density_fit), self.lin_dep_threshold,
+                id(self.grids))
+
+    def _ensure_built(self):
+        if self._built != self._settings():
+            self.build()
 
     def _numint_xc_type(self):
         return dft.numint.NumInt().libxc.xc_type(self.xc)
@@ -261,10 +293,12 @@ class OFDFT(lib.StreamObject):
         key = (key or self.init_guess).lower()
         if key == 'minao':
             return fit_psi(self, scf.hf.init_guess_by_minao(self.mol))
+        if key == 'atom':
+            return fit_psi(self, scf.hf.init_guess_by_atom(self.mol))
         if key in ('hcore', '1e'):
             h = self._orth.T @ (self._tmat + self._vnuc) @ self._orth
             return self._orth @ np.linalg.eigh(h)[1][:, 0]
-        raise ValueError(f'unknown init_guess {key!r}; use "minao" or "hcore"')
+        raise ValueError(f'unknown init_guess {key!r}; use "minao", "atom" or "hcore"')
 
     # ------------------------------------------------------------------ results
     def make_rdm1(self, psi=None):
@@ -280,8 +314,7 @@ class OFDFT(lib.StreamObject):
         psi = self.psi if psi is None else psi
         if psi is None:
             raise RuntimeError('no density yet: run kernel() or pass psi')
-        if not self._built:
-            self.build()
+        self._ensure_built()
         if deriv == 1 and self._xctype != 'GGA':
             # the solver's AO values carry no derivatives when every term is LDA: the same
             # rank-one formula on AO values with derivatives, made for this call only
@@ -298,8 +331,7 @@ class OFDFT(lib.StreamObject):
 
     def energy_and_grad(self, psi):
         '''(E, dE/dpsi, components) at AO coefficients ``psi`` (any normalisation).'''
-        if not self._built:
-            self.build()
+        self._ensure_built()
         return energy_and_grad(self, np.asarray(psi, dtype=float))
 
     # ------------------------------------------------------------------ kernel
@@ -381,7 +413,8 @@ class OFDFT(lib.StreamObject):
         except (FloatingPointError, np.linalg.LinAlgError, ValueError) as e:
             failure = f'{type(e).__name__}: {e}'
             msg = failure
-        if c_best is None:   # stopped in callback: the last accepted point
+            c_best = None
+        if c_best is None:   # stopped in callback or failed: the last accepted point
             c_best = self._last_c
         a = x @ c_best
         if failure is None:
