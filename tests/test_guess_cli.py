@@ -129,6 +129,22 @@ def test_ase_molecules_for_the_transferable_model():
     assert ase_extra.NAMES == sorted(ase_extra.S22_MONOMERS) + sorted(ase_extra.EXTRA_MOLECULES)
 
 
+def test_train_without_validation_split_says_so(tmp_path, capsys):
+    '''No val conformers: the epoch is chosen by the training loss and the card carries no
+    "validation" error (before, the training loss was written as val_fock_mae_uHa).'''
+    data = str(tmp_path / 'h2_noval.pt')
+    assert data_cli.main(['--molecule', 'h2', '--n-conf', '3', '--n-test', '1',
+                          '--out', data]) == 0
+    w = str(tmp_path / 'noval.pt')
+    assert train_cli.main(['--data', data, '--out', str(tmp_path / 'run'), '--mul', '4',
+                           '--layers', '1', '--epochs', '2', '--weights', w]) == 0
+    assert 'no validation conformers' in capsys.readouterr().err
+    metrics = json.load(open(w[:-3] + '.json'))['metrics']
+    assert 'val_fock_mae_uHa' not in metrics
+    assert metrics['selected_by'].startswith('mean training loss')
+    assert 'test_fock_mae_uHa' in metrics
+
+
 def test_train_resume_and_serve(h2_data, tmp_path):
     run = str(tmp_path / 'run')
     w = str(tmp_path / 'phisnet_h2.pt')

@@ -86,6 +86,33 @@ def test_kernel_uses_key_and_reaches_same_energy(weights):
     assert not np.allclose(dm, scf.hf.init_guess_by_minao(mol), atol=1e-3)
 
 
+def test_spin_symmetry_is_broken_like_pyscf_guesses(weights):
+    """Stretched H2, a singlet. UHF with init_guess_breaksym='mix' reaches the broken-symmetry
+    solution from the phisnet guess, as from PySCF's MINAO (well below RHF); with
+    init_guess_breaksym=False it stays restricted. GHF guesses carry PySCF's small
+    alpha-beta coupling."""
+    mol = gto.M(atom='H 0 0 0; H 0 0 2.5', basis='def2-svp', verbose=0)
+    e_rhf = scf.RHF(mol).kernel()
+    key = 'phisnet:' + weights
+    e = {}
+    for guess in ('minao', key):
+        mf = scf.UHF(mol)
+        mf.init_guess, mf.init_guess_breaksym = guess, 'mix'
+        e[guess] = mf.kernel()
+        assert mf.converged
+    assert e['minao'] < e_rhf - 0.1                  # measured: -0.99936 against -0.86526
+    assert abs(e[key] - e['minao']) < 1e-7
+    mf = scf.UHF(mol)
+    mf.init_guess_breaksym = False
+    dm = mf.get_init_guess(key=key)
+    assert np.abs(dm[0] - dm[1]).max() < 1e-12
+    assert abs(mf.kernel(dm0=dm) - e_rhf) < 1e-7
+    dm = scf.GHF(mol).get_init_guess(key=key)
+    n = mol.nao
+    assert np.allclose(np.diag(dm[n:, :n]), .025 * (np.diag(dm[:n, :n]) + np.diag(dm[n:, n:])))
+    assert np.abs(np.diag(dm[n:, :n])).max() > 1e-3
+
+
 @pytest.mark.parametrize('atoms, basis, ecp, why', [
     ('O 0 0 0.12; H 0 0.76 -0.47; F 0 -0.76 -0.47', 'sto-3g', None, 'element(s) F'),
     ('O 0 0 0.12; H 0 0.76 -0.47; H 0 -0.76 -0.47; ghost-O 0 0 3', 'sto-3g', None, 'ghost'),
@@ -98,6 +125,24 @@ def test_unsupported_molecules_fall_back_to_minao(weights, atoms, basis, ecp, wh
     out = mf.stdout.getvalue()
     assert 'WARN' in out and why in out and 'Use MINAO' in out
     assert np.array_equal(np.asarray(dm), np.asarray(mf.init_guess_by_minao()))
+
+
+def test_failed_prediction_falls_back_to_minao(weights, tmp_path):
+    """A user's weight file that loads but cannot predict (its basis is unknown to PySCF; or
+    its shells do not fit that basis): the hook warns and uses MINAO instead of raising."""
+    blob = torch.load(weights, weights_only=True)
+    mol = gto.M(atom=WATER, basis='sto-3g', verbose=0)
+    minao = scf.RHF(mol).init_guess_by_minao()
+    for what, change in [('BasisNotFoundError', dict(basis='no-such-basis')),
+                         ('ValueError', dict(basis='def2-tzvp'))]:
+        path = str(tmp_path / f'own_{what}.pt')
+        torch.save(dict(blob, **change), path)
+        write_card(path[:-3] + '.json', path, name='own')
+        mf = _log(scf.RHF(mol))
+        dm = mf.get_init_guess(key='phisnet:' + path)
+        out = mf.stdout.getvalue()
+        assert f'the prediction failed ({what}' in out and 'Use MINAO' in out, out
+        assert np.array_equal(np.asarray(dm), np.asarray(minao))
 
 
 def test_missing_and_corrupt_weights_fall_back(weights, tmp_path):

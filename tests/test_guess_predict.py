@@ -254,6 +254,20 @@ def test_served_prediction_is_equivariant():
     assert np.abs(d @ f @ d.T - f_r).max() < 1e-10, np.abs(d @ f @ d.T - f_r).max()
 
 
+def test_float64_serving_keeps_the_card():
+    '''load_model(name, dtype=float64) serves in float64 with the model card's choices (the
+    ethanol card drops near-dependent directions at 0.01, not the default 0.03), and differs
+    from the float32 prediction only by rounding.'''
+    p64 = predict.load_model('ethanol', dtype=torch.float64)
+    p32 = predict.load_model('ethanol')
+    assert p64.dtype == torch.float64 and p32.dtype == torch.float32 and p64 is not p32
+    assert (p64.lindep_method, p64.lindep_threshold) == ('drop', 0.01)
+    assert predict.load_model('ethanol', dtype=torch.float64) is p64       # cached
+    mol = gto.M(atom=GEOMETRIES['ethanol'], basis='def2-svp', verbose=0)
+    f64, f32 = predict.fock(mol, p64), predict.fock(mol, p32)
+    assert 0 < np.abs(f64 - f32).max() < 1e-5
+
+
 def test_float32_serving_uses_the_files_constants():
     """Loading keeps the build's exact float64 constants; cast to float32 for serving they must
     equal the file's float32 copies bit for bit, so the shipped models' measured errors and

@@ -11,8 +11,11 @@ card says: :func:`pyscf_ml.guess.predict.treat_near_dependent`) the guess uses t
 own ``eig``, ``get_occ`` and ``make_rdm1`` with PySCF's exact overlap, so the density has the
 object's shape; RHF/ROHF use the object's ``get_occ``, UHF and GHF an aufbau per spin (one
 spatial F makes both spins degenerate, which their own ``get_occ`` would report as
-HOMO >= LUMO).  A molecule or object the model cannot serve, missing/corrupt weights, or a
-non-finite prediction logs a warning saying why and falls back to MINAO.
+HOMO >= LUMO).  UHF and GHF guesses then break the spin symmetry the way PySCF's own guesses
+do (``init_guess_breaksym`` for UHF singlets; a small alpha-beta coupling for GHF).  A molecule
+or object the model cannot serve, missing/corrupt weights, a non-finite prediction or one that
+fails (a singular overlap, a weight file whose basis does not fit) logs a warning saying why
+and falls back to MINAO.
 '''
 import functools
 
@@ -81,11 +84,17 @@ def init_guess_by_phisnet(mf, mol=None, model=None):
 
     try:
         f_m, mol_m = pred.fock_model_basis(mol)
+        same = predict.same_basis(mol_m, mol)
+        f = f_m if same else predict.project_fock(f_m, mol_m, mol)
     except predict.PredictionError as e:
         log.warn('init_guess phisnet: %s. Use MINAO initial guess', e)
         return mf.init_guess_by_minao(mol)
-    same = predict.same_basis(mol_m, mol)
-    f = f_m if same else predict.project_fock(f_m, mol_m, mol)
+    except (numpy.linalg.LinAlgError, ValueError, RuntimeError, KeyError) as e:
+        # e.g. a singular model-basis overlap (atoms on top of each other) or a user's weight
+        # file whose basis or shells do not fit: a guess is never worth a crash
+        log.warn('init_guess phisnet: the prediction failed (%s: %s). Use MINAO initial '
+                 'guess', type(e).__name__, e)
+        return mf.init_guess_by_minao(mol)
     log.info('Initial guess from the learned Hamiltonian model %s%s', pred.name,
              '' if same else f' (predicted in {pred.basis}, projected to the target basis)')
     if mol.charge or mol.spin:
@@ -100,7 +109,12 @@ def init_guess_by_phisnet(mf, mol=None, model=None):
         n = s.shape[0] // 2
         _, c = mf._eigh(f, s[:n, :n])
         na, nb = mol.nelec
-        dm = scipy.linalg.block_diag(c[:, :na] @ c[:, :na].T, c[:, :nb] @ c[:, :nb].T)
+        dma, dmb = c[:, :na] @ c[:, :na].T, c[:, :nb] @ c[:, :nb].T
+        dm = scipy.linalg.block_diag(dma, dmb)
+        # as PySCF's own GHF guesses do (ghf._from_rhf_init_dm): a small alpha-beta coupling,
+        # without which the SCF cannot leave the collinear solution
+        idx = numpy.arange(n)
+        dm[idx + n, idx] = dm[idx, idx + n] = .025 * (dma.diagonal() + dmb.diagonal())
     elif flavour == 'uhf':
         # one spatial F for both spins: UHF.get_occ would compare alpha HOMO with the identical
         # beta LUMO and warn; occupy na / nb lowest orbitals of each spin instead
@@ -110,6 +124,9 @@ def init_guess_by_phisnet(mf, mol=None, model=None):
         mo_occ[0, numpy.argsort(mo_energy[0])[:na]] = 1
         mo_occ[1, numpy.argsort(mo_energy[1])[:nb]] = 1
         dm = mf.make_rdm1(mo_coeff, mo_occ)
+        # as every PySCF UHF guess does: break the alpha/beta symmetry of a singlet
+        # (init_guess_breaksym), or the SCF cannot reach a broken-symmetry solution
+        dm = numpy.asarray(uhf._break_dm_spin_symm(mol, dm, mf.init_guess_breaksym))
     else:
         mo_energy, mo_coeff = mf.eig(f, s)
         mo_occ = mf.get_occ(mo_energy, mo_coeff)

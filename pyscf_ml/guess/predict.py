@@ -134,7 +134,9 @@ def _resolve(model):
 
 
 class Predictor:
-    '''A loaded Hamiltonian model and what it can serve.'''
+    '''A loaded Hamiltonian model and what it can serve.  ``card`` (a dict) supplies the name
+    and the near-dependence choice; without it the defaults apply and nothing is checked:
+    :func:`load_model` reads and checks the card that belongs to the file.'''
 
     def __init__(self, path, card=None, dtype=torch.float32):
         try:
@@ -169,8 +171,9 @@ class Predictor:
         charges = [int(q) for q in mol.atom_charges()]
         if any(q == 0 for q in charges):
             return 'the molecule has ghost atoms'
-        if any(a[0].upper().startswith('X') for a in mol._atom):
-            return 'the molecule has dummy atoms'
+        if any(mol.atom_pure_symbol(a).upper().startswith('X-') or
+               mol.atom_pure_symbol(a).upper() == 'X' for a in range(mol.natm)):
+            return 'the molecule has dummy atoms'     # (Xe is an element, not a dummy)
         missing = sorted({mol.atom_pure_symbol(a) for a, q in enumerate(charges)
                           if q not in self.layout.shells})
         if missing:
@@ -236,7 +239,7 @@ def _near_dependence_choice(card, path):
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path, card_path, required, mtime):
+def _load_cached(path, card_path, required, mtime, dtype):
     card = None
     if card_path is not None:
         card = read_card(card_path) if (required or os.path.exists(card_path)) else None
@@ -244,12 +247,14 @@ def _load_cached(path, card_path, required, mtime):
         verify_weights(path, card)
     elif not os.path.isfile(path):
         raise WeightFileError(f'weight file {path} not found')
-    return Predictor(path, card)
+    return Predictor(path, card, dtype=dtype)
 
 
-def load_model(model=None):
-    '''A :class:`Predictor` for a shipped name, a weight-file path or a Predictor (as is).
-    Raises WeightFileError (naming the file) for missing, corrupt or unreadable weights.'''
+def load_model(model=None, dtype=torch.float32):
+    '''A :class:`Predictor` for a shipped name, a weight-file path or a Predictor (as is),
+    with its model card (checksum, near-dependence choice); ``dtype=torch.float64`` predicts
+    in float64.  Raises WeightFileError (naming the file) for missing, corrupt or unreadable
+    weights.'''
     if isinstance(model, Predictor):
         return model
     path, card, required = _resolve(model)
@@ -260,7 +265,7 @@ def load_model(model=None):
     # card reload
     mtime = tuple((os.stat(p).st_mtime_ns, os.stat(p).st_size) if p and os.path.exists(p)
                   else None for p in (path, card))
-    return _load_cached(os.path.abspath(path), card, required, mtime)
+    return _load_cached(os.path.abspath(path), card, required, mtime, dtype)
 
 
 def project_fock(fock_m, mol_m, mol):

@@ -200,6 +200,10 @@ def main(argv=None):
     elements = sorted({int(z) for s in samples for z in s['Z']})
     shells = {z: DEF2SVP_SHELLS[z] for z in elements}
     print('samples: ' + ', '.join(f'{k} {len(v)}' for k, v in split.items()), file=sys.stderr)
+    if not split['val']:
+        print('warning: no validation conformers (--n-val 0 in every data file): the best '
+              'epoch is chosen by the training loss, and the card has no validation error',
+              file=sys.stderr)
 
     ckpt_path = os.path.join(args.out, 'checkpoint.pt')
     ckpt = load_checkpoint(ckpt_path) if args.resume else None
@@ -266,10 +270,13 @@ def main(argv=None):
             lr = set_lr(epoch + (k + 1) / nbatch)
             tot += loss.item()
         model.eval()
-        val_mae = evaluate(model, data['val'])[0] if data['val'] else tot / nbatch
+        # without a val split there is no validation error: the epoch is chosen by the mean
+        # training loss, and the card says so instead of calling that loss an MAE
+        val_mae = evaluate(model, data['val'])[0] if data['val'] else None
         # with the MO term, the epoch is chosen by the training objective on val
         val_score = (val_loss(model, data['val'], args.mo_loss, args.loss)
-                     if args.mo_loss and data['val'] else val_mae)
+                     if args.mo_loss and data['val'] else
+                     val_mae if val_mae is not None else tot / nbatch)
         if val_score < best['val']:
             best = dict(val=val_score, val_mae=val_mae, epoch=epoch + 1,
                         state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
@@ -279,8 +286,8 @@ def main(argv=None):
                         near_dependence=near_dependence)
         key, err = (('rmse_uHa', np.sqrt(tot / nbatch)) if args.loss == 'mse'
                     else ('mae_uHa', tot / nbatch))      # the training loss in µHa
-        progress.update(epoch + 1, **{key: float(err * 1e6)},
-                        val_mae_uHa=float(val_mae * 1e6), lr=float(lr))
+        shown = {} if val_mae is None else dict(val_mae_uHa=float(val_mae * 1e6))
+        progress.update(epoch + 1, **{key: float(err * 1e6)}, **shown, lr=float(lr))
         if args.time_limit and spent + time.perf_counter() - t0 > 60 * args.time_limit:
             print(f'time limit reached after epoch {epoch + 1}', file=sys.stderr)
             break
@@ -288,8 +295,11 @@ def main(argv=None):
 
     model.load_state_dict(best['state'])
     model.eval()
-    metrics = dict(best_epoch=best['epoch'],
-                   val_fock_mae_uHa=best.get('val_mae', best['val']) * 1e6)
+    metrics = dict(best_epoch=best['epoch'])
+    if data['val']:
+        metrics['val_fock_mae_uHa'] = best.get('val_mae', best['val']) * 1e6
+    else:
+        metrics['selected_by'] = 'mean training loss (the data have no validation split)'
     if args.mo_loss:
         metrics['val_loss'] = best['val']
     if data['test']:
