@@ -37,7 +37,8 @@ def get_vxc_rks(ni, fn, mol, grids, dms, hermi=1, max_memory=2000):
     for i in range(len(dm_list)):
         wv[i] = eval_nonlocal(fn, rho[i:i + 1], 0, grids)[1][0] * grids.weights
     vmat = _contract(ni, mol, grids, wv, max_memory)
-    return None, (vmat[0] if dms.ndim == 2 else vmat)
+    # no grid response (zeros, not None: with grid_response=True PySCF sums and indexes it)
+    return np.zeros((mol.natm, 3)), (vmat[0] if dms.ndim == 2 else vmat)
 
 
 def get_vxc_uks(ni, fn, mol, grids, dms, hermi=1, max_memory=2000):
