@@ -117,6 +117,7 @@ def test_spin_symmetry_is_broken_like_pyscf_guesses(weights):
     ('O 0 0 0.12; H 0 0.76 -0.47; F 0 -0.76 -0.47', 'sto-3g', None, 'element(s) F'),
     ('O 0 0 0.12; H 0 0.76 -0.47; H 0 -0.76 -0.47; ghost-O 0 0 3', 'sto-3g', None, 'ghost'),
     (WATER, {'O': 'crenbl', 'H': 'sto-3g'}, {'O': 'crenbl'}, 'ECP'),    # O and H, but an ECP
+    ('Xe 0 0 0; H 0 0 1.7', '3-21g', None, 'element(s) Xe'),       # an element, not a dummy
 ])
 def test_unsupported_molecules_fall_back_to_minao(weights, atoms, basis, ecp, why):
     mol = gto.M(atom=atoms, basis=basis, ecp=ecp, spin=None, verbose=0)

@@ -166,6 +166,10 @@ def test_density_fit_flag_values(h2):
 
 def test_atom_guess(h2):
     '''init_guess='atom' (PySCF's SAD) starts elsewhere and reaches the same vW minimum.'''
+    start = OFDFT(h2, kinetic='vw').build()
+    a, b = start.get_init_guess('minao'), start.get_init_guess('atom')
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    assert min(np.abs(a - b).max(), np.abs(a + b).max()) > 1e-3    # a different start
     e = {}
     for key in ('minao', 'atom', 'hcore'):
         of = OFDFT(h2, kinetic='vw')

@@ -272,7 +272,9 @@ class OFDFT(lib.StreamObject):
         return self
 
     def _settings(self):
-        '''What build() depends on: energy_tot/make_rho rebuild when any of it changed.'''
+        '''What build() depends on: energy_tot/make_rho rebuild when any of it changed.  Objects
+        count by identity: after changing ``grids``, ``mol`` or a plug-in functional in place
+        (e.g. ``of.grids.level = 5``), call ``build()`` (``kernel()`` always does).'''
         kin = self.kinetic if isinstance(self.kinetic, str) else id(self.kinetic)
         return (id(self.mol), kin, self.xc, repr(self.density_fit), self.lin_dep_threshold,
                 id(self.grids))
