@@ -14,8 +14,8 @@ spatial F makes both spins degenerate, which their own ``get_occ`` would report 
 HOMO >= LUMO).  UHF and GHF guesses then break the spin symmetry the way PySCF's own guesses
 do (``init_guess_breaksym`` for UHF singlets; a small alpha-beta coupling for GHF).  A molecule
 or object the model cannot serve, missing/corrupt weights, a non-finite prediction or one that
-fails (a singular overlap, a weight file whose basis does not fit) logs a warning saying why
-and falls back to MINAO.
+fails (e.g. a user's weight file whose basis does not fit) logs a warning saying why and falls
+back to MINAO.
 '''
 import functools
 
@@ -90,8 +90,8 @@ def init_guess_by_phisnet(mf, mol=None, model=None):
         log.warn('init_guess phisnet: %s. Use MINAO initial guess', e)
         return mf.init_guess_by_minao(mol)
     except (numpy.linalg.LinAlgError, ValueError, RuntimeError, KeyError) as e:
-        # e.g. a singular model-basis overlap (atoms on top of each other) or a user's weight
-        # file whose basis or shells do not fit: a guess is never worth a crash
+        # e.g. a user's weight file whose basis PySCF does not know or whose shells do not
+        # fit it, or a singular model-basis overlap: a guess is never worth a crash
         log.warn('init_guess phisnet: the prediction failed (%s: %s). Use MINAO initial '
                  'guess', type(e).__name__, e)
         return mf.init_guess_by_minao(mol)

@@ -170,10 +170,8 @@ class Predictor:
             return 'the molecule uses ECPs'
         charges = [int(q) for q in mol.atom_charges()]
         if any(q == 0 for q in charges):
+            # PySCF gives ghost ('ghost-O', 'X-O') and dummy ('X') atoms nuclear charge 0
             return 'the molecule has ghost atoms'
-        if any(mol.atom_pure_symbol(a).upper().startswith('X-') or
-               mol.atom_pure_symbol(a).upper() == 'X' for a in range(mol.natm)):
-            return 'the molecule has dummy atoms'     # (Xe is an element, not a dummy)
         missing = sorted({mol.atom_pure_symbol(a) for a, q in enumerate(charges)
                           if q not in self.layout.shells})
         if missing:
