@@ -115,12 +115,11 @@ def test_ase_molecules_for_the_transferable_model():
         mol = gto.M(atom=atom, basis='def2-svp', verbose=0)   # builds: closed shell
         assert set(mol.elements) <= {'H', 'C', 'N', 'O'} and mol.natm >= 10
         x = mol.atom_coords(unit='Angstrom')
-        d = np.linalg.norm(x[:, None] - x[None], axis=-1)
-        d = (d + np.eye(mol.natm) * 1e9).min(axis=1)
+        dist = np.linalg.norm(x[:, None] - x[None], axis=-1)
+        d = (dist + np.eye(mol.natm) * 1e9).min(axis=1)
         assert np.all((d > 0.9) & (d < 1.6)), (n, d)
         # one molecule, not two fragments of a complex: the 1.6 A bond graph is connected
-        bonded = np.linalg.norm(x[:, None] - x[None], axis=-1) < 1.6
-        assert (np.linalg.matrix_power(bonded.astype(int), len(x)) > 0).all(), n
+        assert (np.linalg.matrix_power((dist < 1.6).astype(int), len(x)) > 0).all(), n
     for bad in ('ase:formamide', 'ase:uracil', 'ase:no-such'):
         with pytest.raises(ValueError, match='not one of the ase molecules'):
             data_cli.geometry(bad)
